@@ -1,0 +1,84 @@
+"""Active-set Newton refinement (relu_convex.solvers.newton) against Clarabel and its own certificate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import planted_problem
+
+import relu_convex as rc
+from relu_convex.solvers import SolveStatus
+from relu_convex.solvers.fista import solve_fista
+from relu_convex.solvers.newton import polish_grelu, refine_group_lasso
+
+
+def _problem(seed: int, lam: float, outputs=None) -> rc.GatedReLUProblem:
+    return planted_problem(rc.GatedReLUProblem, 60, 4, 20, lam, bias=True, seed=seed, outputs=outputs)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("lam", [1e-3, 1e-2])
+def test_refining_a_rough_point_closes_the_certified_gap(seed, lam):
+    problem = _problem(seed, lam)
+    ref = problem.solve(solver="clarabel", tol=1e-10)
+    rough = solve_fista(problem, tol=1e-2, polish=False)
+    refined = polish_grelu(problem, rough.weights)
+    assert refined is not None
+    cert = problem.certificate(refined)
+    # on the right support the gap closes to rounding (1e-13 here); a group missing from the
+    # rough point's support leaves a small gap (up to about 1e-9 on these seeds): 1e-2 -> 1e-8
+    assert cert.relative_gap <= 1e-8
+    assert abs(cert.objective - ref.objective) <= 1e-7 * ref.objective
+    assert cert.lower_bound <= ref.objective * (1 + 1e-12)
+
+
+def test_zero_test_removes_groups_that_should_vanish():
+    rng = np.random.default_rng(0)
+    n, d = 40, 3
+    B = rng.standard_normal((n, 3 * d))
+    y = B[:, :d] @ np.array([1.0, -2.0, 0.5])  # only the first group explains y
+    lam = 0.05
+    z0 = np.full(3 * d, 0.1)
+    out = refine_group_lasso(B, y, lam, z0, [d, d, d])
+    assert out.converged
+    # the KKT conditions of the full (unrestricted) group lasso hold at the result
+    r = (y - B @ out.z) / n
+    for j in range(3):
+        zj, gj = out.z[j * d:(j + 1) * d], B[:, j * d:(j + 1) * d].T @ r
+        if np.linalg.norm(zj) > 0:
+            np.testing.assert_allclose(gj, lam * zj / np.linalg.norm(zj), atol=1e-10)
+        else:
+            assert np.linalg.norm(gj) <= lam * (1 + 1e-10)
+
+
+def test_multi_output_refines_each_output():
+    problem = _problem(1, 1e-2, outputs=2)
+    ref = problem.solve(solver="clarabel", tol=1e-10)
+    rough = solve_fista(problem, tol=1e-2, polish=False)
+    cert = problem.certificate(polish_grelu(problem, rough.weights))
+    assert cert.relative_gap <= 1e-8
+    assert abs(cert.objective - ref.objective) <= 1e-7 * ref.objective
+
+
+def test_fista_with_and_without_refinement_agree():
+    problem = _problem(2, 1e-3)
+    with_polish = solve_fista(problem, tol=1e-8)
+    plain = solve_fista(problem, tol=1e-8, polish=False, max_iter=200_000)
+    assert with_polish.status is SolveStatus.OPTIMAL and plain.status is SolveStatus.OPTIMAL
+    assert abs(with_polish.objective - plain.objective) <= 2e-8 * plain.objective
+    assert with_polish.info["polishes"] >= 1
+    assert plain.info["polishes"] == 0
+
+
+def test_oversized_active_sets_are_left_alone():
+    problem = _problem(0, 1e-3)
+    rough = solve_fista(problem, tol=1e-2, polish=False)
+    assert polish_grelu(problem, rough.weights, max_size=1) is None
+
+
+def test_bad_polish_options_name_the_option():
+    problem = _problem(0, 1e-2)
+    with pytest.raises((TypeError, ValueError), match="polish_size"):
+        solve_fista(problem, polish_size=0)
+    with pytest.raises((TypeError, ValueError), match="polish"):
+        solve_fista(problem, polish="yes")
