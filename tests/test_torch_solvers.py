@@ -8,6 +8,8 @@ pytest.importorskip("array_api_compat", reason="array-api-compat is not installe
 
 from conftest import planted_problem  # noqa: E402
 
+torch.set_num_threads(1)  # as conftest pins BLAS: small problems, a shared 2-core machine
+
 import relu_convex as rc  # noqa: E402
 
 # objective agreement with the NumPy route, per dtype; the solver tolerance per dtype
