@@ -14,6 +14,20 @@ Helpers: :func:`get_namespace` (the array namespace of some arrays),
 :func:`to_numpy` and :func:`from_numpy`. Importing this module needs
 ``array-api-compat`` (the ``torch`` extra installs it); NumPy inputs work
 without PyTorch.
+
+Solving with PyTorch tensors. The problem classes take the array library of
+``X``: ``GatedReLUProblem(X, y, patterns, lam)`` with ``X`` a tensor keeps an
+:class:`ArrayData` (the data as tensors of ``X``'s dtype and device, ``y`` and
+``patterns`` converted there when they are NumPy arrays) next to the validated
+NumPy copy that the objective, the CVXPY builders and the certificates use.
+``problem.solve(solver="fista")`` and ``solver="al"`` then iterate in that
+library, on that device, and return weights of ``X``'s type (see
+``SolveResult.backend`` and ``SolveResult.device``); the conic solvers go
+through CVXPY on the host and return NumPy weights. There is no switch to
+remember: to solve on NumPy, pass NumPy arrays (``tensor.numpy()``), the
+scikit-learn habit of "arrays in, same arrays out". Certificates stay
+honest: every reported lower bound is evaluated with NumPy on the host, and
+in float64 at the returned weights for float32 data, as for NumPy inputs.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ import numpy as np
 from .interop._extras import require
 from .operators import power_norm_squared
 
-__all__ = ["get_namespace", "to_numpy", "from_numpy", "ArrayAPIMaskedOperator"]
+__all__ = ["get_namespace", "to_numpy", "from_numpy", "is_foreign_array", "ArrayAPIMaskedOperator", "ArrayData"]
 
 
 def get_namespace(*arrays):
@@ -55,6 +69,20 @@ def from_numpy(a: np.ndarray, like):
     xp = get_namespace(like)
     compat = require("array_api_compat", "torch")
     return xp.asarray(a, dtype=like.dtype, device=compat.device(like))
+
+
+def is_foreign_array(a) -> bool:
+    """Whether ``a`` is an array of a non-NumPy array-API library (e.g. a PyTorch tensor).
+
+    False for NumPy arrays, lists and scalars, and when ``array-api-compat`` is absent.
+    """
+    if a is None or isinstance(a, (np.ndarray, np.generic, list, tuple, int, float)):
+        return False
+    try:
+        import array_api_compat as compat
+    except ImportError:  # pragma: no cover - then no foreign array can reach here usefully
+        return False
+    return bool(compat.is_array_api_obj(a)) and not compat.is_numpy_array(a)
 
 
 class ArrayAPIMaskedOperator:
@@ -95,6 +123,20 @@ class ArrayAPIMaskedOperator:
     def dtype(self):
         return self.X.dtype
 
+    @property
+    def mask(self):
+        """The masks as a float array of shape (n, p) (as :attr:`MaskedOperator.mask`)."""
+        return self._M
+
+    @property
+    def signs(self):
+        """The signs :math:`2D_i - I` as a float array of shape (n, p)."""
+        return self._S
+
+    def masked_sum(self, Z):
+        r"""Return :math:`\sum_i (D_i)_{kk} Z_{ki}`: (n, p) -> (n,)."""
+        return self.xp.sum(self._M * Z, axis=-1)
+
     def _t(self, a):
         """Swap the last two axes."""
         axes = tuple(range(a.ndim - 2)) + (a.ndim - 1, a.ndim - 2)
@@ -132,3 +174,61 @@ class ArrayAPIMaskedOperator:
         r"""Estimate :math:`\|A\|_2^2` by power iteration on :math:`A^\top A` (from below)."""
         U = from_numpy(np.random.default_rng(seed).standard_normal((self.p, self.d)), self.X)
         return power_norm_squared(self, U, self.xp.linalg.vector_norm, iters)
+
+
+class ArrayData:
+    r"""A problem's data in the array library of its ``X`` (e.g. PyTorch on CUDA).
+
+    Built by the problem classes when ``X`` is a non-NumPy array; the solvers
+    ``"fista"`` and ``"al"`` iterate on it.
+
+    Parameters
+    ----------
+    like : array, shape (n, d)
+        The user's ``X``; gives the library and the device.
+    X : ndarray, shape (n, d)
+        The validated host copy (float32 or float64; its dtype is kept).
+    y : ndarray, shape (n,) or (n, c)
+        Validated targets (host).
+    patterns : ndarray of bool, shape (n, p)
+        Validated masks (host).
+
+    Attributes
+    ----------
+    xp : namespace
+        The array-API namespace (``array_api_compat.torch`` for tensors).
+    X, y, masks : arrays of the library
+        On :attr:`device`, ``X`` and ``y`` in :attr:`dtype`.
+    operator : ArrayAPIMaskedOperator
+    library : str
+        The library's name, e.g. ``"torch"``.
+    device : str
+        E.g. ``"cpu"`` or ``"cuda:0"``.
+    """
+
+    def __init__(self, like, X: np.ndarray, y: np.ndarray, patterns: np.ndarray):
+        compat = require("array_api_compat", "torch")
+        self.xp = compat.array_namespace(like)
+        self._device = compat.device(like)
+        self.device = str(self._device)
+        self.library = type(like).__module__.split(".")[0]
+        self.X = self.asarray(X)
+        self.y = self.asarray(y)
+        self.masks = self.xp.asarray(patterns, device=self._device)
+        self.dtype = self.X.dtype
+        self.operator = ArrayAPIMaskedOperator(self.X, self.masks)
+
+    def asarray(self, a, dtype=None):
+        """Return the host array ``a`` in the library, on the device (default dtype: that of ``X``)."""
+        if dtype is None:
+            dtype = self.X.dtype if hasattr(self, "X") else None
+        if dtype is None:
+            return self.xp.asarray(a, device=self._device)
+        return self.xp.asarray(a, dtype=dtype, device=self._device)
+
+    def zeros(self, shape):
+        """Zeros of ``shape`` in the data's dtype, on the device."""
+        return self.xp.zeros(shape, dtype=self.dtype, device=self._device)
+
+    def __repr__(self) -> str:
+        return f"ArrayData(library={self.library!r}, device={self.device!r}, dtype={self.dtype})"

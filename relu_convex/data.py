@@ -19,6 +19,7 @@ __all__ = [
     "check_gates",
     "check_positive_int",
     "check_tol",
+    "to_host",
 ]
 
 
@@ -29,10 +30,9 @@ def _describe(a: np.ndarray) -> str:
 def _as_float_array(value, name: str, dtype=None) -> np.ndarray:
     if value is None:
         raise TypeError(f"{name} must be an array of real numbers, got None")
-    if hasattr(value, "__array_namespace__") and not isinstance(value, np.ndarray):
-        # array-API objects (e.g. torch tensors) are handled by the solvers that
-        # support them; the numpy route converts them here.
-        value = np.asarray(value)
+    # array-API arrays (e.g. torch tensors, on any device) are validated on a host
+    # copy; problems keep the original library for the solvers (relu_convex.backend)
+    value = to_host(value)
     try:
         a = np.asarray(value)
     except Exception as exc:  # pragma: no cover - numpy raises many types
@@ -46,6 +46,17 @@ def _as_float_array(value, name: str, dtype=None) -> np.ndarray:
     if dtype is None:
         dtype = a.dtype if a.dtype in (np.float32, np.float64) else np.float64
     return np.asarray(a, dtype=dtype)
+
+
+def to_host(value):
+    """Return a PyTorch tensor (any device, detached) or other array-API array as a NumPy array; other values unchanged."""
+    if value is None or isinstance(value, np.ndarray):
+        return value
+    if callable(getattr(value, "detach", None)) and callable(getattr(value, "cpu", None)):
+        return value.detach().cpu().numpy()
+    if hasattr(value, "__array_namespace__") or hasattr(value, "__dlpack__"):
+        return np.asarray(value)
+    return value
 
 
 def _check_finite(a: np.ndarray, name: str) -> None:
@@ -114,7 +125,7 @@ def check_patterns(patterns, n: int, name: str = "patterns") -> np.ndarray:
     """
     if patterns is None:
         raise TypeError(f"{name} must be a boolean array of shape (n, p), got None")
-    a = np.asarray(patterns)
+    a = np.asarray(to_host(patterns))
     if a.dtype != np.bool_:
         raise TypeError(
             f"{name} must be a boolean array of shape (n, p) (column i is the diagonal of D_i), "

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import check_lam, check_patterns, check_X, check_y
+from .data import check_lam, check_patterns, check_X, check_y, to_host
 from .free_terms import check_unpenalized
 from .operators import MaskedOperator
 
@@ -106,6 +106,17 @@ class _ConvexProblem:
             raise TypeError(f"offset must be True or False, got {type(offset).__name__}")
         self.offset = bool(offset)
         self._penalized = np.array([j for j in range(self.d) if j not in self.unpenalized])
+        self.array_data = _array_data(X, y, patterns, self.X, self.y, self.patterns)
+
+    @property
+    def backend(self) -> str:
+        """The array library the first-order solvers iterate in: ``"numpy"``, or ``X``'s (e.g. ``"torch"``)."""
+        return "numpy" if self.array_data is None else self.array_data.library
+
+    @property
+    def device(self) -> str:
+        """The device of that library's arrays (``"cpu"`` for NumPy)."""
+        return "cpu" if self.array_data is None else self.array_data.device
 
     @property
     def has_free_terms(self) -> bool:
@@ -140,7 +151,7 @@ class _ConvexProblem:
         return (self.p, self.d) if self.y.ndim == 1 else (self.y.shape[1], self.p, self.d)
 
     def _check_array(self, a, name: str) -> np.ndarray:
-        a = np.asarray(a)
+        a = np.asarray(to_host(a))
         if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
             raise TypeError(f"{name} must be a real array of shape {self.weight_shape}, got dtype {a.dtype}")
         if a.shape != self.weight_shape:
@@ -233,11 +244,16 @@ class GatedReLUProblem(_ConvexProblem):
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Data; add a bias column with :func:`relu_convex.add_bias`.
+    X : array_like or torch.Tensor, shape (n, d)
+        Data; add a bias column with :func:`relu_convex.add_bias`. A PyTorch
+        tensor (float32 or float64, any device) makes ``solver="fista"``
+        iterate in PyTorch on that device and return tensors
+        (:mod:`relu_convex.backend`).
     y : array_like, shape (n,) or (n, c)
+        NumPy, or a tensor on ``X``'s device.
     patterns : ndarray of bool, shape (n, p)
-        Column ``i`` is the diagonal of :math:`D_i`.
+        Column ``i`` is the diagonal of :math:`D_i` (NumPy, or a bool tensor
+        on ``X``'s device).
     lam : float
         Regularization strength, >= 0.
     unpenalized : sequence of int, optional
@@ -344,9 +360,14 @@ class ReLUProblem(_ConvexProblem):
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
+    X : array_like or torch.Tensor, shape (n, d)
+        A PyTorch tensor (float32 or float64, any device) makes ``solver="al"``
+        iterate in PyTorch on that device and return tensors
+        (:mod:`relu_convex.backend`).
     y : array_like, shape (n,) or (n, c)
+        NumPy, or a tensor on ``X``'s device.
     patterns : ndarray of bool, shape (n, p)
+        NumPy, or a bool tensor on ``X``'s device.
     lam : float
     unpenalized : sequence of int, optional
         Columns the group norms skip, e.g. ``(-1,)`` for the bias column of
@@ -489,6 +510,30 @@ class ReLUProblem(_ConvexProblem):
         if not self.has_free_terms:
             return relu_network_from_weights(weights)
         return relu_network_from_weights(weights, unpenalized=self.unpenalized, offset=self.offset_value(weights), X=self.X)
+
+
+def _array_data(X, y, patterns, X_host, y_host, patterns_host):
+    """The data in ``X``'s array library when it is not NumPy (None otherwise); ``y`` and ``patterns`` must match it."""
+    from .backend import is_foreign_array
+
+    if not is_foreign_array(X):
+        return None
+    from .backend import ArrayData, get_namespace
+
+    data = ArrayData(X, X_host, y_host, patterns_host)
+    for name, a in (("y", y), ("patterns", patterns)):
+        if not is_foreign_array(a):
+            continue  # NumPy or array-like: copied to X's device
+        try:
+            get_namespace(X, a)
+        except TypeError as exc:
+            raise TypeError(f"{name} must be a NumPy array or an array of X's library ({data.library}), "
+                            f"got {type(a).__module__}.{type(a).__name__}") from exc
+        from array_api_compat import device
+
+        if str(device(a)) != data.device:
+            raise ValueError(f"{name} must be on X's device {data.device!r}, got {str(device(a))!r}")
+    return data
 
 
 def _theta_reader(thetas, single: bool):

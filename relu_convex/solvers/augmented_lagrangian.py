@@ -49,16 +49,25 @@ Stopping. ``optimal`` requires both the largest relative cone violation
 (:meth:`relu_convex.ReLUProblem.constraint_violation`) ``<= feas_tol`` and the
 certified relative gap ``<= tol``. The objective of an infeasible point is not
 an upper bound on the optimum, so neither criterion alone is enough.
+
+PyTorch. For a problem built from tensors (``problem.array_data``, see
+:mod:`relu_convex.backend`) the inner FISTA iterations and the multiplier
+updates run in PyTorch on the tensors' device
+(:class:`~relu_convex.solvers.array_parts.ArrayAugmentedPart`); the weights and
+``info["multipliers"]`` are tensors. The initial penalty and the final
+certificate are computed on the host as for NumPy data.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..data import to_host
 from ..duality import DualBound, relu_constraint_values, scaled_dual_bound
 from ..operators import MaskedOperator
+from .array_parts import ArrayAugmentedPart
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
-from .proximal import Evaluation, Progress, fista, group_norm_sum
+from .proximal import ArrayOps, Evaluation, Progress, fista, group_norm_sum, ops_for
 from .result import SolveResult, SolveStatus, relative_gap
 
 __all__ = ["AugmentedPart", "solve_al"]
@@ -157,21 +166,20 @@ class AugmentedPart:
 
 
 class _Output:
-    """Objective and relative cone violation of a point from its cone values."""
+    """Objective and relative cone violation of a point from its cone values (any array library)."""
 
-    def __init__(self, part: AugmentedPart, lam: float, row_scale: float):
-        self.part, self.lam, self.row_scale = part, lam, row_scale
+    def __init__(self, part: AugmentedPart, lam: float, row_scale: float, ops: ArrayOps):
+        self.part, self.lam, self.row_scale, self.ops = part, lam, row_scale, ops
 
     def objective(self, x: np.ndarray, C: np.ndarray) -> float:
-        r = (self.part.predictions(C) - self.part.y).astype(np.float64, copy=False)
-        return 0.5 * float(np.vdot(r, r)) / self.part.n + self.lam * group_norm_sum(x)
+        r = self.part.predictions(C) - self.part.y
+        return 0.5 * self.ops.sumsq64(r) / self.part.n + self.lam * self.ops.group_norm_sum(x)
 
     def violation(self, x: np.ndarray, C: np.ndarray) -> float:
-        worst = -float(np.min(C, initial=0.0))
+        worst = -self.ops.min(C, initial=0.0)
         if worst <= 0.0:
             return 0.0
-        wmax = float(np.sqrt(np.max(np.einsum("pd,pd->p", x, x))))
-        return worst / (self.row_scale * wmax)
+        return worst / (self.row_scale * self.ops.max_row_norm(x))
 
 
 def _initial_rho(op: MaskedOperator) -> float:
@@ -204,7 +212,7 @@ def _check_multipliers(multipliers0, problem) -> tuple[np.ndarray, np.ndarray] |
         raise TypeError(f"multipliers0 must be a pair (A, B) of arrays of shape {shape}")
     out = []
     for name, m in zip(("A", "B"), multipliers0, strict=True):
-        m = np.asarray(m, dtype=np.float64)
+        m = np.asarray(to_host(m), dtype=np.float64)
         if m.shape != shape:
             raise ValueError(f"multipliers0 ({name}) must have shape {shape}, got {m.shape}")
         if not np.all(np.isfinite(m)) or np.any(m < 0):
@@ -234,16 +242,25 @@ class _OutputRun:
 
 
 def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, clock, check_every,
-                  history: History, output: int, verbose: bool) -> _OutputRun:
-    """Outer augmented Lagrangian loop for one output (updates and returns ``run``)."""
+                  history: History, output: int, verbose: bool, make_part=None) -> _OutputRun:
+    """Outer augmented Lagrangian loop for one output (updates and returns ``run``).
+
+    ``op`` is the host (NumPy) operator and ``y`` the host targets;
+    ``make_part(y, multipliers, rho)`` builds the smooth part (default: the
+    NumPy :class:`AugmentedPart` on ``op``; an :class:`ArrayAugmentedPart` for
+    tensors, ``run`` then holds tensors).
+    """
+    if make_part is None:
+        make_part = lambda y, m, rho: AugmentedPart(op, y, m, rho)  # noqa: E731
     row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", op.X, op.X))))
+    ops = ops_for(run.x)
     inner_tol = _INNER_TOL0
     scale = lam if lam > 0 else 1.0
     step, momentum = None, None
     last_violation = np.inf
     while run.iterations < max_iter and not clock.passed():
-        part = AugmentedPart(op, y, run.multipliers, rho)
-        out = _Output(part, lam, row_scale)
+        part = make_part(y, run.multipliers, rho)
+        out = _Output(part, lam, row_scale, ops)
         base = run.iterations
 
         def check(progress: Progress, part=part, out=out, base=base, inner_tol=inner_tol) -> bool:
@@ -275,7 +292,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
             run.reason = "time_limit"
             break
         # multiplier update a <- (a - rho G v)_+, b <- (b - rho G w)_+
-        run.multipliers = np.maximum(run.multipliers - rho * run.products, 0.0)
+        run.multipliers = ops.positive_part(run.multipliers - rho * run.products)
         violation = out.violation(run.x, run.products)
         converged = result.reason == "callback"  # the inner tolerance was met
         if verbose:
@@ -333,7 +350,7 @@ def solve_al(
         iterations (default 50000).
     time_limit : float, optional
         Seconds of wall-clock time for the whole solve.
-    weights0 : pair of ndarrays (V, W), optional
+    weights0 : pair of ndarrays or tensors (V, W), optional
         Warm start, each of shape (p, d) (or (c, p, d)); default zeros.
     multipliers0 : pair of ndarrays (A, B), optional
         Warm start of the cone multipliers, each of shape (n, p) (or (c, n, p)),
@@ -352,6 +369,8 @@ def solve_al(
     Returns
     -------
     SolveResult
+        ``weights`` (and ``info["multipliers"]``) are tensors of ``X``'s dtype and
+        device when the problem holds tensors (``backend``, ``device`` say which).
         ``max_violation`` is the relative cone violation of the returned weights
         (their objective is not an upper bound when it is positive);
         ``info["multipliers"]`` holds ``(A, B)``, ``info["penalty"]`` the last
@@ -374,6 +393,8 @@ def solve_al(
         nnls = check_flag(nnls, "nnls")
     mult0 = _check_multipliers(multipliers0, problem)
     op, lam, dtype = problem.operator, problem.lam, problem.operator.dtype
+    data = getattr(problem, "array_data", None)  # X's array library when not NumPy (relu_convex.backend)
+    stack = np.stack if data is None else data.xp.stack
     if weights0 is None:
         V0 = W0 = np.zeros(problem.weight_shape, dtype=dtype)
     else:
@@ -395,18 +416,24 @@ def solve_al(
         else:
             A0, B0 = (m[k] for m in mult0) if multi else mult0
             m0 = np.stack([A0, B0]).astype(dtype)
+        make_part = None
+        if data is not None:  # iterate in X's library, on its device
+            x0, m0 = data.asarray(x0), data.asarray(m0)
+            yk_array = data.y[:, k] if multi else data.y
+            make_part = lambda y, m, rho, yk_array=yk_array: ArrayAugmentedPart(data.operator, yk_array, y, m, rho)  # noqa: E731
         run = _solve_output(op, yk, lam, _OutputRun(x0, m0), rho=rho0, tol=tol, feas_tol=feas_tol,
                             max_iter=max_iter, clock=clock, check_every=check_every, history=history,
-                            output=k, verbose=verbose)
-        use_nnls = nnls or (nnls is None and relative_gap(_objective(op, yk, lam, run.x), run.bound) > tol)
+                            output=k, verbose=verbose, make_part=make_part)
+        x_host, m_host = to_host(run.x), to_host(run.multipliers)  # the final certificate is computed on the host
+        use_nnls = nnls or (nnls is None and relative_gap(_objective(op, yk, lam, x_host), run.bound) > tol)
         if op64 is None:
             if use_nnls:
-                run.consider(_point_bound(op, yk, lam, run.x, run.multipliers, nnls=True))
+                run.consider(_point_bound(op, yk, lam, x_host, m_host, nnls=True))
         else:
             # float32 products round at ~1e-7 relative, enough to overstate a bound: the
             # reported one is recomputed in float64 at the returned weights
             y64 = np.asarray(yk, dtype=np.float64)
-            bound = _point_bound(op64, y64, lam, run.x, run.multipliers, nnls=use_nnls)
+            bound = _point_bound(op64, y64, lam, x_host, m_host, nnls=use_nnls)
             if use_nnls and run.theta is not None:  # the run's best dual point, exact values in float64
                 theta = np.asarray(run.theta, dtype=np.float64)
                 other = scaled_dual_bound(y64, theta, relu_constraint_values(op64, theta, None), lam)
@@ -414,7 +441,7 @@ def solve_al(
             run.bound, run.theta = bound.value, bound.theta
         runs.append(run)
 
-    weights = _combine([_split(r.x, problem.p) for r in runs], multi)
+    weights = _combine([_split(r.x, problem.p) for r in runs], multi, stack)
     objective = problem.objective(weights)
     violation = problem.constraint_violation(weights)
     lower = float(sum(r.bound for r in runs))
@@ -458,10 +485,12 @@ def solve_al(
         dual=np.stack(thetas, axis=1) if multi else thetas[0],
         history=history.data,
         info={
-            "multipliers": (np.stack(A), np.stack(B)) if multi else (A[0], B[0]),
+            "multipliers": (stack(A), stack(B)) if multi else (A[0], B[0]),
             "outer_iterations": [r.outer for r in runs] if multi else runs[0].outer,
             "penalty": [r.rho for r in runs] if multi else runs[0].rho,
         },
+        backend=problem.backend,
+        device=problem.device,
     )
 
 
@@ -472,10 +501,10 @@ def _objective(op: MaskedOperator, y: np.ndarray, lam: float, x: np.ndarray) -> 
 
 
 def _split(x: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.asarray(x[:p]), np.asarray(x[p:])
+    return x[:p], x[p:]
 
 
-def _combine(pairs: list[tuple[np.ndarray, np.ndarray]], multi: bool):
+def _combine(pairs: list[tuple[np.ndarray, np.ndarray]], multi: bool, stack=np.stack):
     if not multi:
         return pairs[0]
-    return np.stack([v for v, _ in pairs]), np.stack([w for _, w in pairs])
+    return stack([v for v, _ in pairs]), stack([w for _, w in pairs])

@@ -25,14 +25,22 @@ optimum (weak duality); the solver keeps the largest and stops when
 :math:`(F(U_{\text{best}}) - \text{bound}) / F(U_{\text{best}}) \le` ``tol``.
 Only that stop reports ``optimal``; ``max_iter`` and ``time_limit`` report
 ``max_iterations`` and ``time_limit`` with the certificate reached.
+
+PyTorch. For a problem built from tensors (``problem.array_data`` set, see
+:mod:`relu_convex.backend`) the iterations run in PyTorch on the tensors'
+device (:class:`~relu_convex.solvers.array_parts.ArrayLeastSquaresPart`) and
+``weights`` is a tensor; the objective and the bound are recomputed on the host
+as for NumPy data.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..data import to_host
 from ..duality import DualBound, scaled_dual_bound
 from ..operators import MaskedOperator
+from .array_parts import ArrayLeastSquaresPart
 from .newton import polish_grelu
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
 from .proximal import Evaluation, Progress, fista, group_norm_sum
@@ -143,7 +151,7 @@ def solve_fista(
         Largest number of proximal-gradient steps (default 50000).
     time_limit : float, optional
         Seconds of wall-clock time.
-    weights0 : ndarray, shape (p, d) or (c, p, d), optional
+    weights0 : ndarray or tensor, shape (p, d) or (c, p, d), optional
         Warm start (default zeros).
     verbose : bool
         Print progress every 100 checks.
@@ -152,7 +160,7 @@ def solve_fista(
         :math:`O(pd + n)`, no matrix product).
     polish : bool
         Newton-refine on the active groups once they stop changing (default
-        True; float64 only; see :mod:`relu_convex.solvers.newton`). A refined
+        True; float64 NumPy problems only; see :mod:`relu_convex.solvers.newton`). A refined
         point is kept only if its objective is lower, and it counts as optimal
         only through the same certificate; a failed attempt delays the next one
         until the iteration count has doubled.
@@ -165,7 +173,9 @@ def solve_fista(
     Returns
     -------
     SolveResult
-        ``weights`` is the best iterate; ``lower_bound`` the largest certified
+        ``weights`` is the best iterate (a tensor of ``X``'s dtype and device
+        when the problem holds tensors; ``backend`` and ``device`` say which);
+        ``lower_bound`` the largest certified
         bound seen; ``history`` has one entry per check; ``info`` has the
         number of forward products and the final step size.
 
@@ -186,11 +196,15 @@ def solve_fista(
     U0 = np.zeros(problem.weight_shape, dtype=dtype) if weights0 is None else problem.check_weights(weights0).astype(dtype)
 
     clock = Deadline(time_limit)
-    smooth = LeastSquaresPart(problem.operator, problem.y)
+    data = getattr(problem, "array_data", None)  # X's array library when not NumPy (relu_convex.backend)
+    if data is None:
+        smooth = LeastSquaresPart(problem.operator, problem.y)
+    else:
+        U0, smooth = data.asarray(U0), ArrayLeastSquaresPart(data.operator, data.y, problem.y)
     lam = problem.lam
     history = History()
     best = {"bound": -np.inf, "theta": None}
-    polish = polish and dtype == np.float64
+    polish = polish and dtype == np.float64 and data is None  # refinement runs in NumPy on the host
     tracker = _SupportTracker(problem, polish_size) if polish else None
     done = {"iterations": 0, "forward": 0, "polishes": 0, "polish_time": 0.0}
 
@@ -283,7 +297,7 @@ def solve_fista(
         print(f"fista: {status.value} after {run.iterations} iterations, {elapsed:.3g} s; {message}")
     return SolveResult(
         status=status,
-        weights=np.asarray(run.x),
+        weights=np.asarray(run.x) if data is None else run.x,
         objective=objective,
         lower_bound=lower,
         gap=objective - lower,
@@ -298,6 +312,8 @@ def solve_fista(
         history=history.data,
         info={"forward_products": run.forward_products, "step": run.step,
               "polishes": done["polishes"], "polish_time": done["polish_time"]},
+        backend=problem.backend,
+        device=problem.device,
     )
 
 
@@ -311,7 +327,7 @@ def float64_bound(problem, U: np.ndarray, theta: np.ndarray | None = None) -> Du
     """
     op = MaskedOperator(np.asarray(problem.X, dtype=np.float64), problem.patterns)
     y = np.asarray(problem.y, dtype=np.float64)
-    candidates = [(y - op.forward(np.asarray(U, dtype=np.float64))) / op.n]
+    candidates = [(y - op.forward(np.asarray(to_host(U), dtype=np.float64))) / op.n]
     if theta is not None:
         candidates.append(np.asarray(theta, dtype=np.float64))
     bounds = [scaled_dual_bound(y, t, np.linalg.norm(op.adjoint(t), axis=-1), problem.lam) for t in candidates]

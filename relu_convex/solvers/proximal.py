@@ -40,6 +40,13 @@ Each iteration
 
 The caller sees every iteration through a callback (its stopping rule and
 certificates) and gets back the best iterate seen.
+
+Array libraries. The loop uses only arithmetic operators and the reductions
+of an :class:`ArrayOps` (inner products, group norms, the group
+soft-threshold), chosen from the type of ``x0`` by :func:`ops_for`: NumPy
+arrays get the NumPy functions, other array-API arrays (PyTorch tensors, any
+device) the same reductions through their namespace. Scalars (objective
+values, step sizes) are Python floats; group norms are summed in float64.
 """
 
 from __future__ import annotations
@@ -61,6 +68,8 @@ __all__ = [
     "fista",
     "group_soft_threshold",
     "group_norm_sum",
+    "ArrayOps",
+    "ops_for",
 ]
 
 
@@ -208,10 +217,104 @@ def group_soft_threshold(v: np.ndarray, threshold: float) -> np.ndarray:
     return v * scale[..., None]
 
 
-def _initial_step(smooth: SmoothPart, at: Evaluation) -> float:
+class ArrayOps:
+    """The reductions the engine needs, for NumPy arrays (the other libraries subclass it).
+
+    Every method returns a Python float or a new array of the input's library.
+    """
+
+    @staticmethod
+    def copy(a):
+        """A copy of ``a``."""
+        return np.array(a, copy=True)
+
+    @staticmethod
+    def vdot(a, b) -> float:
+        r""":math:`\langle a, b\rangle` over all entries, accumulated in the arrays' dtype."""
+        return float(np.vdot(a, b))
+
+    @staticmethod
+    def sumsq64(a) -> float:
+        r""":math:`\|a\|^2` over all entries, accumulated in float64."""
+        a64 = a.astype(np.float64, copy=False)
+        return float(np.vdot(a64, a64))
+
+    group_norm_sum = staticmethod(group_norm_sum)
+    soft_threshold = staticmethod(group_soft_threshold)
+
+    @staticmethod
+    def max_row_norm(a) -> float:
+        r""":math:`\max_i \|a_i\|_2` over the rows (last axis); 0 for no rows."""
+        return float(np.sqrt(np.max(np.einsum("...d,...d->...", a, a), initial=0.0)))
+
+    @staticmethod
+    def min(a, initial: float) -> float:
+        """The smallest entry of ``a`` and ``initial``."""
+        return float(np.min(a, initial=initial))
+
+    @staticmethod
+    def positive_part(a):
+        r""":math:`\max(a, 0)` entrywise (a new array)."""
+        return np.maximum(a, 0.0)
+
+
+class _NamespaceOps(ArrayOps):
+    """:class:`ArrayOps` through an array-API namespace ``xp`` (e.g. ``array_api_compat.torch``)."""
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    def copy(self, a):
+        return self.xp.asarray(a, copy=True)
+
+    def vdot(self, a, b) -> float:
+        return float(self.xp.sum(a * b))
+
+    def sumsq64(self, a) -> float:
+        a64 = self.xp.astype(a, self.xp.float64)
+        return float(self.xp.sum(a64 * a64))
+
+    def group_norm_sum(self, a) -> float:
+        xp = self.xp
+        return float(xp.sum(xp.linalg.vector_norm(xp.astype(a, xp.float64), axis=-1)))
+
+    def soft_threshold(self, v, threshold: float):
+        xp = self.xp
+        norms = xp.linalg.vector_norm(v, axis=-1)
+        # rows with norm <= threshold (zero rows included) vanish; no division by zero reaches the result
+        safe = xp.where(norms > threshold, norms, xp.ones_like(norms))
+        scale = xp.where(norms > threshold, 1.0 - threshold / safe, xp.zeros_like(norms))
+        return v * scale[..., None]
+
+    def max_row_norm(self, a) -> float:
+        return float(self.xp.max(self.xp.linalg.vector_norm(a, axis=-1)))
+
+    def min(self, a, initial: float) -> float:
+        return min(float(self.xp.min(a)), initial)
+
+    def positive_part(self, a):
+        return self.xp.clip(a, min=0.0)
+
+
+_NUMPY_OPS = ArrayOps()
+
+
+def ops_for(a) -> ArrayOps:
+    """The :class:`ArrayOps` of ``a``'s array library (NumPy's for NumPy arrays)."""
+    if isinstance(a, np.ndarray):
+        return _NUMPY_OPS
+    from ..backend import get_namespace
+
+    xp = get_namespace(a)
+    if xp.__name__.endswith("numpy"):
+        return _NUMPY_OPS
+    return _NamespaceOps(xp)
+
+
+def _initial_step(smooth: SmoothPart, at: Evaluation, ops: ArrayOps = _NUMPY_OPS) -> float:
     """Inverse curvature of ``f`` along the gradient (one forward product)."""
     g = at.grad
-    gg = float(np.vdot(g, g))
+    gg = ops.vdot(g, g)
     if gg == 0.0 or not math.isfinite(gg):
         return 1.0
     P = at.products - smooth.forward(g)  # products of z - g
@@ -268,15 +371,17 @@ def fista(
     FistaRun
     """
     affine = hasattr(smooth, "evaluation_from")
-    x = np.array(x0, copy=True)
+    ops = ops_for(x0)
+    vdot, norm_sum, threshold = ops.vdot, ops.group_norm_sum, ops.soft_threshold
+    x = ops.copy(x0)
     Px = smooth.forward(x) if products0 is None else products0
     ev = smooth.evaluate(Px)
-    Fx = ev.value + lam * group_norm_sum(x)
+    Fx = ev.value + lam * norm_sum(x)
     n_forward = 1 if products0 is None else 0
     if step0 is not None and step0 > 0:
         step = float(step0)
     else:
-        step = _initial_step(smooth, ev)
+        step = _initial_step(smooth, ev, ops)
         n_forward += 1
     best_x, best_P, best_F = x, Px, Fx
     x_prev, P_prev = x, Px
@@ -292,7 +397,7 @@ def fista(
         k += 1
         if beta > 0.0:
             z = x + beta * (x - x_prev)
-            Pz = np.subtract(Px, P_prev)  # one allocation: P(z) = Px + beta (Px - P_prev)
+            Pz = Px - P_prev  # one allocation: P(z) = Px + beta (Px - P_prev)
             Pz *= beta
             Pz += Px
             ev = smooth.evaluate(Pz)
@@ -307,21 +412,21 @@ def fista(
             ev_x = ev if affine else None
         g = ev.grad
         while True:
-            xn = group_soft_threshold(z - step * g, step * lam)
+            xn = threshold(z - step * g, step * lam)
             Pn = smooth.forward(xn)
             n_forward += 1
             dx = xn - z
-            dxx = float(np.vdot(dx, dx))
+            dxx = vdot(dx, dx)
             D = smooth.bregman(ev, Pn)
             if D * step <= 0.5 * dxx or dxx == 0.0:
                 break
             step = 0.9 * dxx / (2.0 * D)
-        Fn = ev.value + float(np.vdot(g, dx)) + D + lam * group_norm_sum(xn)
+        Fn = ev.value + vdot(g, dx) + D + lam * norm_sum(xn)
         accepted = step
         # next step: grow, but not beyond the inverse curvature just measured
         # (a null step, dxx == 0, measures no curvature and keeps the step)
         step = step * growth if D <= 0.0 or dxx == 0.0 else min(step * growth, dxx / (2.0 * D))
-        restart = Fn > Fx + 1e-14 * abs(Fx) or float(np.vdot(z - xn, xn - x)) > 0.0
+        restart = Fn > Fx + 1e-14 * abs(Fx) or vdot(z - xn, xn - x) > 0.0
         F_old = Fx
         if restart:
             t, beta = 1.0, 0.0
@@ -334,7 +439,7 @@ def fista(
         if Fx <= best_F:
             best_x, best_P, best_F = x, Px, Fx
         if callback is not None:
-            residual = float(np.sqrt(np.max(np.einsum("...d,...d->...", dx, dx), initial=0.0))) / accepted
+            residual = ops.max_row_norm(dx) / accepted
             progress = Progress(k, x, Fx, best_F, ev, residual, accepted, ev_x, F_old, Px)
             if callback(progress):
                 reason = "callback"

@@ -58,6 +58,8 @@ class SolveResult:
     weights : ndarray or tuple of ndarrays or None
         ``U`` of shape (p, d) (C-GReLU) or the pair ``(V, W)`` (C-ReLU); a
         leading axis ``c`` for multi-output targets. ``None`` without a point.
+        NumPy arrays, or arrays of :attr:`backend` on :attr:`device` (e.g.
+        ``torch.Tensor`` from ``"fista"``/``"al"`` on a problem built from tensors).
     objective : float
         The primal objective recomputed from ``weights`` (not the solver's claim).
     lower_bound : float
@@ -82,6 +84,11 @@ class SolveResult:
         Per-check traces (first-order solvers).
     info : dict
         Solver-specific extras.
+    backend : str
+        The array library of ``weights``: ``"numpy"`` (default) or e.g. ``"torch"``.
+        ``dual`` and ``history`` are always NumPy (the certificates are computed on the host).
+    device : str
+        The device of ``weights`` (``"cpu"`` for NumPy), e.g. ``"cuda:0"``.
     """
 
     status: SolveStatus
@@ -99,6 +106,8 @@ class SolveResult:
     dual: np.ndarray | None = None
     history: dict | None = None
     info: dict = field(default_factory=dict)
+    backend: str = "numpy"
+    device: str = "cpu"
 
     @property
     def success(self) -> bool:
@@ -110,5 +119,7 @@ class SolveResult:
             f"SolveResult(status={self.status.value!r}, solver={self.solver!r}, objective={self.objective:.10g}, "
             f"lower_bound={self.lower_bound:.10g}, relative_gap={self.relative_gap:.3g}, "
             f"max_violation={self.max_violation:.3g}, iterations={self.iterations}, "
-            f"solve_time={self.solve_time:.3g}s)"
+            f"solve_time={self.solve_time:.3g}s"
+            + ("" if self.backend == "numpy" else f", backend={self.backend!r}, device={self.device!r}")
+            + ")"
         )
