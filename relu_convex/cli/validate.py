@@ -68,6 +68,8 @@ def add_parser(sub) -> None:
                    "(this also happens automatically)")
     p.add_argument("--fresh", action="store_true", help="discard earlier records in --out")
     p.add_argument("--limit", type=int, help="compute at most this many new problems (the report stays incomplete)")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds per solve for every solver but ECOS (default: none, the solvers' iteration limits only)")
     p.add_argument("--profile-tol", type=float, default=1e-3, help="relative tolerance of the performance profile (default 1e-3)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of the table")
@@ -149,11 +151,14 @@ def run(args) -> int:
         raise ValueError("--resume and --fresh contradict each other; give one")
     if args.tol is not None and not (0 < args.tol < 1):
         raise ValueError(f"--tol must be in (0, 1), got {args.tol}")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise ValueError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
     config = CheckConfig(
         solvers=solvers,
         tol=args.tol,
         baselines=() if args.no_baselines else ("sgd", "adam"),
         nc_epochs=args.nc_epochs or (100 if suite == "quick" else 300),
+        time_limit=args.time_limit,
     )
     out = Path(args.out)
     if args.resume:

@@ -66,6 +66,7 @@ from ..data import to_host
 from ..duality import DualBound, relu_constraint_values, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayAugmentedPart
+from .newton import polish_relu
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
 from .proximal import ArrayOps, Evaluation, Progress, fista, group_norm_sum, ops_for
 from .result import SolveResult, SolveStatus, relative_gap
@@ -242,13 +243,13 @@ class _OutputRun:
 
 
 def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, clock, check_every,
-                  history: History, output: int, verbose: bool, make_part=None) -> _OutputRun:
+                  history: History, output: int, verbose: bool, make_part=None, polish=None) -> _OutputRun:
     """Outer augmented Lagrangian loop for one output (updates and returns ``run``).
 
     ``op`` is the host (NumPy) operator and ``y`` the host targets;
     ``make_part(y, multipliers, rho)`` builds the smooth part (default: the
     NumPy :class:`AugmentedPart` on ``op``; an :class:`ArrayAugmentedPart` for
-    tensors, ``run`` then holds tensors).
+    tensors, ``run`` then holds tensors). ``polish`` is a :class:`_Refiner` or None.
     """
     if make_part is None:
         make_part = lambda y, m, rho: AugmentedPart(op, y, m, rho)  # noqa: E731
@@ -299,6 +300,9 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
             gap = relative_gap(out.objective(run.x, run.products), run.bound)
             print(f"al output {output} outer {run.outer:3d}  iterations {run.iterations:6d}  rho {rho:.2e}  "
                   f"violation {violation:.2e}  rel gap {gap:.2e}  inner {'converged' if converged else 'capped'}")
+        if converged and polish is not None and polish.ready(clock):
+            if polish.attempt(op, y, lam, run, clock, tol, feas_tol, row_scale):
+                break
         if converged:
             # penalty schedule: raise rho when an accurate inner solve did not halve the violation
             if violation > feas_tol and violation > _STALL_RATIO * last_violation:
@@ -308,6 +312,43 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
     else:
         run.reason = "time_limit" if clock.passed() else "max_iter"
     return run
+
+
+class _Refiner:
+    """Active-set Newton refinement between outer iterations (NumPy float64 problems).
+
+    An attempt is made after an outer iteration whose inner solve met its
+    tolerance, as long as refining has taken at most half as long as iterating.
+    A refined point replaces the iterate only when it is feasible to ``feas_tol``
+    and certified to ``tol`` with the exact (NNLS) multipliers; its bound is kept
+    in any case (every bound is valid).
+    """
+
+    def __init__(self, max_size: int):
+        self.max_size, self.time, self.attempts = max_size, 0.0, 0
+
+    def ready(self, clock: Deadline) -> bool:
+        return self.time <= 0.5 * (clock.elapsed() - self.time)
+
+    def attempt(self, op, y, lam, run: _OutputRun, clock: Deadline, tol: float, feas_tol: float, row_scale: float) -> bool:
+        started = clock.elapsed()
+        self.attempts += 1
+        try:
+            refined = polish_relu(op, y, lam, run.x, run.multipliers, max_size=self.max_size)
+            if refined is None:
+                return False
+            bound = _point_bound(op, y, lam, refined, run.multipliers, nnls=True)
+            run.consider(bound)
+            objective = _objective(op, y, lam, refined)
+            C = np.matmul(op.X, refined.reshape(2, op.p, op.d).transpose(0, 2, 1)) * op.signs
+            norm = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
+            violation = max(0.0, -float(np.min(C, initial=0.0))) / (row_scale * norm) if norm > 0 else 0.0
+            if violation <= feas_tol and relative_gap(objective, bound.value) <= tol:
+                run.x, run.products, run.done, run.reason = refined.astype(op.dtype), C, True, "converged"
+                return True
+            return False
+        finally:
+            self.time += clock.elapsed() - started
 
 
 def _point_bound(op: MaskedOperator, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.ndarray,
@@ -334,6 +375,8 @@ def solve_al(
     verbose: bool = False,
     check_every: int = 10,
     nnls: bool | None = None,
+    polish: bool = True,
+    polish_size: int = 1500,
 ) -> SolveResult:
     r"""Solve a :class:`~relu_convex.ReLUProblem` by the augmented Lagrangian method.
 
@@ -365,6 +408,15 @@ def solve_al(
         at the returned point; by default only when the augmented Lagrangian's
         own bound does not certify ``tol``. For float32 problems the reported
         bound is recomputed in float64 at the returned weights.
+    polish : bool
+        Between outer iterations, Newton-refine on the active groups with their
+        tight cone rows held at zero (default True; float64 NumPy problems only;
+        see :func:`relu_convex.solvers.newton.polish_relu`). A refined point is
+        returned only if it is feasible to ``feas_tol`` and certified to ``tol``
+        with the exact cone multipliers. Refining takes at most about a third of
+        the run time.
+    polish_size : int
+        Largest restricted problem refined, in free variables per output (default 1500).
 
     Returns
     -------
@@ -391,6 +443,8 @@ def solve_al(
     check_every = check_max_iter(check_every, "check_every")
     if nnls is not None:
         nnls = check_flag(nnls, "nnls")
+    polish = check_flag(polish, "polish")
+    polish_size = check_max_iter(polish_size, "polish_size")
     mult0 = _check_multipliers(multipliers0, problem)
     op, lam, dtype = problem.operator, problem.lam, problem.operator.dtype
     data = getattr(problem, "array_data", None)  # X's array library when not NumPy (relu_convex.backend)
@@ -404,6 +458,7 @@ def solve_al(
     history = History()
     history.data["output"] = []
     rho0 = _initial_rho(op)
+    refiner = _Refiner(polish_size) if polish and data is None and dtype == np.float64 else None
     op64 = None if dtype == np.float64 else MaskedOperator(np.asarray(problem.X, dtype=np.float64), problem.patterns)
     multi = problem.y.ndim == 2
     n_out = problem.y.shape[1] if multi else 1
@@ -423,7 +478,7 @@ def solve_al(
             make_part = lambda y, m, rho, yk_array=yk_array: ArrayAugmentedPart(data.operator, yk_array, y, m, rho)  # noqa: E731
         run = _solve_output(op, yk, lam, _OutputRun(x0, m0), rho=rho0, tol=tol, feas_tol=feas_tol,
                             max_iter=max_iter, clock=clock, check_every=check_every, history=history,
-                            output=k, verbose=verbose, make_part=make_part)
+                            output=k, verbose=verbose, make_part=make_part, polish=refiner)
         x_host, m_host = to_host(run.x), to_host(run.multipliers)  # the final certificate is computed on the host
         use_nnls = nnls or (nnls is None and relative_gap(_objective(op, yk, lam, x_host), run.bound) > tol)
         if op64 is None:
@@ -488,6 +543,8 @@ def solve_al(
             "multipliers": (stack(A), stack(B)) if multi else (A[0], B[0]),
             "outer_iterations": [r.outer for r in runs] if multi else runs[0].outer,
             "penalty": [r.rho for r in runs] if multi else runs[0].rho,
+            "polishes": 0 if refiner is None else refiner.attempts,
+            "polish_time": 0.0 if refiner is None else refiner.time,
         },
         backend=problem.backend,
         device=problem.device,

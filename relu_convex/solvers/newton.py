@@ -260,3 +260,87 @@ def polish_grelu(problem, U: np.ndarray, *, max_size: int = 1500, max_steps: int
         W3[k, active] = out.z.reshape(active.size, d)
         refined = True
     return W if refined else None
+
+
+def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.ndarray, *,
+                max_size: int = 1500, max_steps: int = 30, rounds: int = 3,
+                tight_tol: float = 1e-6) -> np.ndarray | None:
+    r"""Newton-refine one output of C-ReLU on its active groups and tight cone rows.
+
+    On an active group the rows of :math:`G_i = (2D_i - I)X` that are tight
+    (positive multiplier estimate, or value at most ``tight_tol`` times
+    :math:`\max_k\|x_k\|\,\|v_i\|`) are held at zero by
+    writing :math:`v_i = N_i z_i` with :math:`N_i` an orthonormal basis of their
+    null space; since :math:`\|N_i z_i\| = \|z_i\|` the restriction is a group
+    lasso in :math:`z` with blocks :math:`\pm D_i X N_i`, refined by
+    :func:`refine_group_lasso`. Rows that the refined point violates join the
+    tight set and the refinement is repeated (at most ``rounds`` times).
+
+    Parameters
+    ----------
+    op : MaskedOperator
+        The data and patterns (float64).
+    y : ndarray, shape (n,)
+    lam : float
+    x : ndarray, shape (2p, d)
+        Rows ``0..p-1`` are :math:`v_i`, rows ``p..2p-1`` are :math:`w_i`.
+    multipliers : ndarray, shape (2, n, p)
+        Nonnegative estimates of the cone multipliers (their support marks tight rows).
+    max_size : int
+        Largest restricted problem (free variables) refined.
+    max_steps, rounds : int
+    tight_tol : float
+
+    Returns
+    -------
+    ndarray, shape (2p, d), float64, feasible to rounding; or None (too large, or
+    still infeasible after ``rounds``).
+    """
+    X = np.asarray(op.X, dtype=np.float64)
+    signs = np.asarray(op.signs, dtype=np.float64)
+    masks = op.masks
+    p, d = op.p, op.d
+    x = np.asarray(x, dtype=np.float64)
+
+    def cone_values(point: np.ndarray) -> np.ndarray:
+        return np.matmul(X, point.reshape(2, p, d).transpose(0, 2, 1)) * signs
+
+    C = cone_values(x)
+    row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
+    group_scale = row_scale * np.linalg.norm(x, axis=-1).reshape(2, 1, p)
+    tight = (C <= tight_tol * group_scale) | (np.asarray(multipliers) > 0.0)
+    active = [(s, i) for s in (0, 1) for i in range(p) if np.any(x[s * p + i] != 0.0)]
+    refined = None
+    for _ in range(rounds):
+        blocks, sizes, z0, bases = [], [], [], []
+        for s, i in active:
+            rows = np.flatnonzero(tight[s, :, i])
+            if rows.size:
+                _, sv, Vt = np.linalg.svd(signs[rows, i, None] * X[rows], full_matrices=True)
+                rank = int(np.sum(sv > 1e-10 * sv[0])) if sv.size and sv[0] > 0 else 0
+                N = Vt[rank:].T
+            else:
+                N = np.eye(d)
+            if N.shape[1] == 0:
+                continue  # the tight rows pin this group at zero
+            blocks.append((1.0 if s == 0 else -1.0) * ((masks[:, i, None] * X) @ N))
+            sizes.append(N.shape[1])
+            z0.append(N.T @ x[s * p + i])
+            bases.append((s * p + i, N))
+        m = int(sum(sizes))
+        if m == 0 or m > max_size:
+            return None
+        out = refine_group_lasso(np.hstack(blocks), np.asarray(y, dtype=np.float64), lam, np.concatenate(z0), sizes,
+                                 max_steps=max_steps)
+        refined = np.zeros((2 * p, d))
+        start = 0
+        for (row, N), dj in zip(bases, sizes, strict=True):
+            refined[row] = N @ out.z[start:start + dj]
+            start += dj
+        Cr = cone_values(refined)
+        scale = row_scale * float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
+        violated = Cr < -1e-12 * scale
+        if not np.any(violated):
+            return refined
+        tight |= violated
+    return None

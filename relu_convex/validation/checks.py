@@ -87,6 +87,11 @@ class CheckConfig:
         Non-convex baselines run on C-ReLU problems (``"sgd"``, ``"adam"``).
     nc_epochs : int
     nc_step_sizes : tuple of float
+    time_limit : float or None
+        Seconds per solve for every solver but ECOS, which has none (``None``:
+        the solvers' own iteration limits only). A solve cut short reports
+        ``time_limit`` and fails the status check; a reference cut short leaves
+        the problem without a reference (it fails).
     """
 
     solvers: tuple = ("clarabel", "ecos")
@@ -99,10 +104,13 @@ class CheckConfig:
     baselines: tuple = BASELINES
     nc_epochs: int = 100
     nc_step_sizes: tuple = STEP_SIZES
+    time_limit: float | None = None
 
     def to_dict(self) -> dict:
         """Return the settings as a JSON-ready dict."""
         d = asdict(self)
+        if d["time_limit"] is None:
+            del d["time_limit"]  # runs recorded before the option existed keep their digest
         d["solvers"], d["baselines"], d["nc_step_sizes"] = list(self.solvers), list(self.baselines), list(self.nc_step_sizes)
         return d
 
@@ -113,9 +121,11 @@ class CheckConfig:
 
     def solver_options(self, name: str) -> dict:
         """Return the keyword arguments of ``solve`` for solver ``name``."""
-        if self.tol is not None:
-            return {"tol": self.tol}
-        return {"tol": DEFAULT_TOLERANCES[name]} if name in DEFAULT_TOLERANCES else {}
+        options = {"tol": self.tol} if self.tol is not None else (
+            {"tol": DEFAULT_TOLERANCES[name]} if name in DEFAULT_TOLERANCES else {})
+        if self.time_limit is not None and name != "ecos":
+            options["time_limit"] = self.time_limit
+        return options
 
 
 def _finite(x) -> float | None:
