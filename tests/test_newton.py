@@ -82,3 +82,52 @@ def test_bad_polish_options_name_the_option():
         solve_fista(problem, polish_size=0)
     with pytest.raises((TypeError, ValueError), match="polish"):
         solve_fista(problem, polish="yes")
+
+
+# -- C-ReLU ----------------------------------------------------------------------------------------
+
+def _relu_problem(seed: int, lam: float) -> rc.ReLUProblem:
+    return planted_problem(rc.ReLUProblem, 40, 3, 12, lam, bias=True, seed=seed)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("lam", [1e-2, 1e-1])
+def test_al_with_refinement_matches_clarabel(seed, lam):
+    problem = _relu_problem(seed, lam)
+    ref = problem.solve(solver="clarabel", tol=1e-10)
+    res = problem.solve(solver="al", tol=1e-6, feas_tol=1e-6)
+    assert res.status is SolveStatus.OPTIMAL
+    assert abs(res.objective - ref.objective) <= 1e-5 * ref.objective
+    assert res.max_violation <= 1e-6
+    assert res.lower_bound <= ref.objective * (1 + 1e-9)
+    # the reported figures are those of the returned weights
+    assert problem.constraint_violation(res.weights) == pytest.approx(res.max_violation, abs=1e-15)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_relu_refinement_is_feasible_and_its_bound_valid(seed):
+    from relu_convex.solvers.augmented_lagrangian import _point_bound, solve_al
+    from relu_convex.solvers.newton import polish_relu
+
+    problem = _relu_problem(seed, 1e-1)
+    ref = problem.solve(solver="clarabel", tol=1e-10)
+    rough = solve_al(problem, tol=1e-3, feas_tol=1e-3, polish=False)
+    x = np.concatenate(rough.weights)
+    multipliers = np.stack(rough.info["multipliers"])
+    refined = polish_relu(problem.operator, problem.y, problem.lam, x, multipliers)
+    if refined is None:  # allowed: no feasible refinement found; nothing else to check
+        return
+    V, W = refined[: problem.p], refined[problem.p:]
+    assert problem.constraint_violation((V, W)) <= 1e-10
+    assert problem.objective((V, W)) >= ref.objective * (1 - 1e-9)  # feasible, so never below the optimum
+    bound = _point_bound(problem.operator, problem.y, problem.lam, refined, multipliers, nnls=True)
+    assert bound.value <= ref.objective * (1 + 1e-9)
+
+
+def test_al_refinement_can_be_switched_off():
+    problem = _relu_problem(0, 1e-1)
+    off = problem.solve(solver="al", polish=False)
+    on = problem.solve(solver="al")
+    assert off.info["polishes"] == 0 and off.info["polish_time"] == 0.0
+    assert off.status is SolveStatus.OPTIMAL and on.status is SolveStatus.OPTIMAL
+    assert abs(on.objective - off.objective) <= 1e-5 * off.objective
