@@ -69,7 +69,7 @@ def add_parser(sub) -> None:
     p.add_argument("--fresh", action="store_true", help="discard earlier records in --out")
     p.add_argument("--limit", type=int, help="compute at most this many new problems (the report stays incomplete)")
     p.add_argument("--time-limit", type=float, default=None,
-                   help="seconds per solve for every solver but ECOS (default: none, the solvers' iteration limits only)")
+                   help="seconds per solve for the first-order solvers (default: none, their iteration limits only)")
     p.add_argument("--profile-tol", type=float, default=1e-3, help="relative tolerance of the performance profile (default 1e-3)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of the table")
