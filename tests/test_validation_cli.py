@@ -69,6 +69,7 @@ def test_limit_leaves_the_report_marked_incomplete(tmp_path, capsys):
         (["--programs", "relu,nc"], "--programs"),
         (["--patterns", "0"], "--patterns must be a positive integer"),
         (["--resume"], "has no records of this configuration"),
+        (["--time-limit", "0"], "--time-limit must be > 0 seconds"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, argv, message):
@@ -198,3 +199,15 @@ def test_json_summary_and_stale_reports(tmp_path, capsys):
     code, _, err = run(capsys, "--datasets", "gallery:xor", "--programs", "relu", "--out", str(tmp_path), *FAST)
     assert code == 2 and "another configuration" in err
     assert (tmp_path / "report.md").read_text() == before
+
+
+def test_time_limit_applies_to_the_first_order_solvers_only():
+    from relu_convex.validation.checks import CheckConfig
+
+    config = CheckConfig(solvers=("clarabel", "fista", "al"), time_limit=2.5)
+    assert config.solver_options("fista")["time_limit"] == 2.5
+    assert config.solver_options("al")["time_limit"] == 2.5
+    assert "time_limit" not in config.solver_options("clarabel")  # the reference must finish
+    # runs recorded without the option keep their digest
+    assert "time_limit" not in CheckConfig(solvers=("clarabel",)).to_dict()
+    assert CheckConfig(solvers=("clarabel",)).digest([]) != CheckConfig(solvers=("clarabel",), time_limit=1.0).digest([])
