@@ -13,7 +13,8 @@ exactly when that point is dual feasible,
 :func:`regularization_path` solves the programs along a grid from large to
 small :math:`\lambda`. Solvers that accept a warm start (``"fista"``,
 ``"al"``; :data:`relu_convex.fitting.WARM_START_SOLVERS`) start each solve from
-the previous solution; the conic route always starts cold. Every point keeps
+the previous solution (``"al"`` also from its cone multipliers); the conic
+route always starts cold. Every point keeps
 its weights, its certificate (objective, certified lower bound, gap) and the
 number of active neurons.
 """
@@ -205,7 +206,8 @@ def regularization_path(
         Any solver name; ``None`` uses :data:`relu_convex.fitting.DEFAULT_SOLVER`.
     warm_start : bool
         Start each solve from the previous solution when the solver accepts
-        ``weights0``; ignored (cold starts) otherwise.
+        ``weights0`` (and, for ``"al"``, from the previous cone multipliers,
+        ``multipliers0``); ignored (cold starts) otherwise.
     tol, max_iter : optional
         Passed to the solver.
     **problem_options
@@ -230,11 +232,17 @@ def regularization_path(
     warm = warm_start and solver.lower() in WARM_START_SOLVERS
     path = RegularizationPath(model=model, solver=solver, warm_start=warm_start)
     start = time.perf_counter()
-    previous = None
+    previous, multipliers = None, None
     for lam in grid:
         problem = make_problem(model, X, y, patterns, lam, **problem_options)
         weights0 = previous if warm else None
-        result = problem.solve(solver=solver, **solve_options(solver, tol=tol, max_iter=max_iter, weights0=weights0))
+        options = solve_options(solver, tol=tol, max_iter=max_iter, weights0=weights0)
+        if weights0 is not None and multipliers is not None:
+            # the augmented Lagrangian's state is the pair (weights, cone multipliers):
+            # starting it from the previous weights with zero multipliers wastes the
+            # outer iterations that rebuilt them
+            options["multipliers0"] = multipliers
+        result = problem.solve(solver=solver, **options)
         if not result.status.has_point:
             raise RuntimeError(f"regularization_path: solver {solver!r} failed at lam={lam:g} with status {result.status.value}: {result.message}")
         cert = problem.certificate(result.weights)
@@ -251,6 +259,7 @@ def regularization_path(
             )
         )
         previous = result.weights
+        multipliers = result.info.get("multipliers") if solver.lower() == "al" else None
     path.total_time = time.perf_counter() - start
     return path
 

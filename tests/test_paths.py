@@ -79,3 +79,40 @@ def test_warm_start_hands_previous_solution_to_first_order_solvers(monkeypatch):
     cold = regularization_path(X, y, P, lams, model="gated", solver="fista", tol=1e-8, warm_start=False)
     assert all(w is None for w in seen[3:]) and len(seen) == 6
     np.testing.assert_allclose(cold.objectives, path.objectives, rtol=1e-7)
+
+
+def test_al_warm_start_passes_previous_multipliers(monkeypatch):
+    from relu_convex import solvers
+    from relu_convex.solvers.augmented_lagrangian import solve_al
+
+    seen = []
+
+    def recording_al(problem, weights0=None, multipliers0=None, **options):
+        seen.append((weights0, multipliers0))
+        result = solve_al(problem, weights0=weights0, multipliers0=multipliers0, **options)
+        seen[-1] += (result.info["multipliers"],)
+        return result
+
+    monkeypatch.setitem(solvers.FIRST_ORDER, "al", ("C-ReLU", recording_al))
+    X, y, P = make_instance(7, n=20, d=2, p=6)
+    top = lam_max(X, y, P, "relu")
+    lams = [0.5 * top, 0.2 * top, 0.05 * top]
+    warm = regularization_path(X, y, P, lams, model="relu", solver="al", tol=1e-8)
+    assert [p.warm_started for p in warm] == [False, True, True]
+    assert seen[0][0] is None and seen[0][1] is None
+    for k in (1, 2):
+        np.testing.assert_array_equal(seen[k][0][0], warm[k - 1].weights[0])
+        for given, previous in zip(seen[k][1], seen[k - 1][2], strict=True):
+            np.testing.assert_array_equal(given, previous)
+    cold = regularization_path(X, y, P, lams, model="relu", solver="al", tol=1e-8, warm_start=False)
+    assert all(w is None and m is None for w, m, _ in seen[3:]) and len(seen) == 6
+    # both paths reach the same optimum, each point certified by its own dual bound
+    np.testing.assert_allclose(cold.objectives, warm.objectives, rtol=1e-5)
+    for path in (warm, cold):
+        for point in path:
+            c = point.certificate
+            # the NNLS cone multipliers of the C-ReLU bound are exact only to the NNLS
+            # tolerance: at a feasible optimum the bound may exceed the objective by ~1e-7
+            assert c.lower_bound <= c.objective * (1 + 1e-6)
+            assert abs(c.relative_gap) <= 1e-5
+            assert c.max_violation <= 1e-6
