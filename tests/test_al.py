@@ -196,3 +196,17 @@ def test_registered_for_relu_only():
     assert "al" not in available_solvers(gated)
     with pytest.raises(ValueError, match="C-ReLU"):
         gated.solve(solver="al")
+
+
+def test_penalty0_is_checked_and_used():
+    from relu_convex.solvers.augmented_lagrangian import solve_al
+
+    problem = planted_problem(rc.ReLUProblem, 30, 3, 8, 1e-2, bias=True, seed=3)
+    ref = problem.solve(solver="clarabel", tol=1e-10)
+    res = solve_al(problem, penalty0=5.0)
+    assert res.status is SolveStatus.OPTIMAL
+    assert abs(res.objective - ref.objective) <= 1e-5 * ref.objective
+    assert res.info["penalty"] >= 5.0  # the schedule only raises the penalty
+    for bad in (0.0, -1.0, float("nan"), [1.0, 2.0], "big"):
+        with pytest.raises(ValueError, match="penalty0"):
+            solve_al(problem, penalty0=bad)

@@ -87,10 +87,13 @@ def test_al_warm_start_passes_previous_multipliers(monkeypatch):
 
     seen = []
 
-    def recording_al(problem, weights0=None, multipliers0=None, **options):
+    penalties = []
+
+    def recording_al(problem, weights0=None, multipliers0=None, penalty0=None, **options):
         seen.append((weights0, multipliers0))
-        result = solve_al(problem, weights0=weights0, multipliers0=multipliers0, **options)
+        result = solve_al(problem, weights0=weights0, multipliers0=multipliers0, penalty0=penalty0, **options)
         seen[-1] += (result.info["multipliers"],)
+        penalties.append((penalty0, result.info["penalty"]))
         return result
 
     monkeypatch.setitem(solvers.FIRST_ORDER, "al", ("C-ReLU", recording_al))
@@ -104,8 +107,11 @@ def test_al_warm_start_passes_previous_multipliers(monkeypatch):
         np.testing.assert_array_equal(seen[k][0][0], warm[k - 1].weights[0])
         for given, previous in zip(seen[k][1], seen[k - 1][2], strict=True):
             np.testing.assert_array_equal(given, previous)
+    # the penalty restarts from its default (continuing it was measured slower)
+    assert all(given is None for given, _ in penalties[:3])
     cold = regularization_path(X, y, P, lams, model="relu", solver="al", tol=1e-8, warm_start=False)
     assert all(w is None and m is None for w, m, _ in seen[3:]) and len(seen) == 6
+    assert all(given is None for given, _ in penalties[3:])
     # both paths reach the same optimum, each point certified by its own dual bound
     np.testing.assert_allclose(cold.objectives, warm.objectives, rtol=1e-5)
     for path in (warm, cold):

@@ -197,6 +197,15 @@ def _initial_rho(op: MaskedOperator) -> float:
     return a_norm2 / op.n / row_norm2
 
 
+def _check_penalty0(penalty0, outputs: int) -> list[float] | None:
+    if penalty0 is None:
+        return None
+    values = np.atleast_1d(np.asarray(penalty0, dtype=np.float64)).ravel() if not isinstance(penalty0, str) else None
+    if values is None or values.size not in (1, outputs) or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f"penalty0 must be a positive number (or {outputs} of them, one per output), got {penalty0!r}")
+    return [float(v) for v in np.broadcast_to(values, (outputs,))]
+
+
 def _check_problem(problem) -> None:
     if getattr(problem, "program", None) != "C-ReLU":
         raise ValueError(
@@ -377,6 +386,7 @@ def solve_al(
     nnls: bool | None = None,
     polish: bool = True,
     polish_size: int = 1500,
+    penalty0=None,
 ) -> SolveResult:
     r"""Solve a :class:`~relu_convex.ReLUProblem` by the augmented Lagrangian method.
 
@@ -417,6 +427,10 @@ def solve_al(
         the run time.
     polish_size : int
         Largest restricted problem refined, in free variables per output (default 1500).
+    penalty0 : float or sequence of float, optional
+        First penalty parameter (one per output for targets (n, c)), e.g.
+        ``result.info["penalty"]`` of a solve at a nearby ``lam`` together with
+        its multipliers; by default :math:`\rho_0 = L_f / \max_k \|x_k\|^2`.
 
     Returns
     -------
@@ -457,7 +471,9 @@ def solve_al(
     clock = Deadline(time_limit)
     history = History()
     history.data["output"] = []
-    rho0 = _initial_rho(op)
+    rho0 = _check_penalty0(penalty0, problem.y.shape[1] if problem.y.ndim == 2 else 1)
+    if rho0 is None:
+        rho0 = [_initial_rho(op)] * (problem.y.shape[1] if problem.y.ndim == 2 else 1)
     refiner = _Refiner(polish_size) if polish and data is None and dtype == np.float64 else None
     op64 = None if dtype == np.float64 else MaskedOperator(np.asarray(problem.X, dtype=np.float64), problem.patterns)
     multi = problem.y.ndim == 2
@@ -476,7 +492,7 @@ def solve_al(
             x0, m0 = data.asarray(x0), data.asarray(m0)
             yk_array = data.y[:, k] if multi else data.y
             make_part = lambda y, m, rho, yk_array=yk_array: ArrayAugmentedPart(data.operator, yk_array, y, m, rho)  # noqa: E731
-        run = _solve_output(op, yk, lam, _OutputRun(x0, m0), rho=rho0, tol=tol, feas_tol=feas_tol,
+        run = _solve_output(op, yk, lam, _OutputRun(x0, m0), rho=rho0[k], tol=tol, feas_tol=feas_tol,
                             max_iter=max_iter, clock=clock, check_every=check_every, history=history,
                             output=k, verbose=verbose, make_part=make_part, polish=refiner)
         x_host, m_host = to_host(run.x), to_host(run.multipliers)  # the final certificate is computed on the host
