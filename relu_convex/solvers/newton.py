@@ -144,9 +144,21 @@ def refine_group_lasso(
         st = np.concatenate([[0], np.cumsum(sz)[:-1]]).astype(np.intp)
         return cols, sz, st, np.repeat(np.arange(sz.size), sz), gram_all[np.ix_(cols, cols)], Bty_all[cols]
 
+    def block_entries(sz, st):
+        """Row, column, group and identity flag of every entry inside the diagonal blocks."""
+        if sz.size == 0:
+            empty = np.zeros(0, dtype=np.intp)
+            return empty, empty, empty, np.zeros(0)
+        rows = np.concatenate([np.repeat(np.arange(s, s + dj), dj) for s, dj in zip(st, sz, strict=True)])
+        cols_ = np.concatenate([np.tile(np.arange(s, s + dj), dj) for s, dj in zip(st, sz, strict=True)])
+        group = np.repeat(np.arange(sz.size), sz * sz)
+        return rows, cols_, group, (rows == cols_).astype(np.float64)
+
     cols, sizes, starts, group_of, gram, Bty = restrict()
+    block_rows, block_cols, block_group, block_eye = block_entries(sizes, starts)
     z = z_all[cols]
-    F = _objective(B[:, cols], y, lam, z, starts)
+    Bc = B[:, cols]
+    F = _objective(Bc, y, lam, z, starts)
     gnorm, steps, converged, stalled = np.inf, 0, False, 0
     unit = float(np.trace(gram_all)) / max(m, 1) + lam
     damping = 1e-10 * unit  # Levenberg-Marquardt: the Hessian is singular when m > n
@@ -160,7 +172,7 @@ def refine_group_lasso(
         vn = np.sqrt(np.add.reduceat(v * v, starts))
         shrink = np.where(vn > lam / lipschitz, 1.0 - (lam / lipschitz) / np.maximum(vn, 1e-300), 0.0)
         zp = v * shrink[group_of]
-        Fp = _objective(B[:, cols], y, lam, zp, starts)
+        Fp = _objective(Bc, y, lam, zp, starts)
         accepted = Fp <= F
         if accepted:
             z, F = zp, Fp
@@ -169,8 +181,10 @@ def refine_group_lasso(
             z_all[cols] = z
             keep[np.flatnonzero(keep)[drop]] = False
             cols, sizes, starts, group_of, gram, Bty = restrict()
+            block_rows, block_cols, block_group, block_eye = block_entries(sizes, starts)
+            Bc = B[:, cols]
             z = z_all[cols]
-            F = _objective(B[:, cols], y, lam, z, starts)
+            F = _objective(Bc, y, lam, z, starts)
             stalled = 0
             if z.size == 0:
                 break
@@ -182,13 +196,12 @@ def refine_group_lasso(
         if gnorm <= gtol * scale:
             converged = True
             break
+        # H = gram + lam blockdiag((I - zbar zbar^T) / ||z_j||) + damping I, the blocks scattered at once
         H = gram.copy()
-        for j, (s, dj) in enumerate(zip(starts, sizes, strict=True)):
-            zb = zbar[s:s + dj]
-            H[s:s + dj, s:s + dj] += (lam / norms[j]) * (np.eye(dj) - np.outer(zb, zb))
+        H[block_rows, block_cols] += (lam / norms)[block_group] * (block_eye - zbar[block_rows] * zbar[block_cols])
         H[np.diag_indices(H.shape[0])] += damping
         try:
-            factor = scipy.linalg.cho_factor(H, check_finite=False)
+            factor = scipy.linalg.cho_factor(H, overwrite_a=True, check_finite=False)
         except np.linalg.LinAlgError:
             damping *= 100.0
             continue
@@ -197,7 +210,6 @@ def refine_group_lasso(
         if not slope < 0.0:
             damping *= 100.0
             continue
-        Bc = B[:, cols]
         t = 1.0
         while t > 1e-6:
             candidate = z + t * delta
