@@ -163,7 +163,8 @@ def refine_group_lasso(
     unit = float(np.trace(gram_all)) / max(m, 1) + lam
     damping = 1e-10 * unit  # Levenberg-Marquardt: the Hessian is singular when m > n
     lipschitz = _largest_eigenvalue(gram_all)
-    for steps in range(1, max_steps + 1):  # noqa: B007 (reported)
+    while steps < max_steps:
+        steps += 1
         if z.size == 0:
             break
         # a proximal-gradient step first: it sets exactly to zero the groups whose best
