@@ -147,3 +147,23 @@ def test_speed_table_compares_with_the_reference_on_solved_problems():
     assert rows["fast"]["median_ratio"] == pytest.approx(0.25)
     assert rows["clarabel"]["geomean_ratio"] == pytest.approx(1.0)
     assert "fast" in format_speed_table(list(rows.values()), markdown=True)
+
+
+def test_same_settings_with_another_problem_list_reuse_records(tmp_path):
+    specs, config = small_suite(), small_config(baselines=())
+    first = run_suite(specs[:3], config, tmp_path, progress=False)
+    assert first.complete and first.computed == 3
+    seen = []
+    # a different list (two of the earlier problems and the rest): only the new ones are computed
+    second = run_suite(specs[1:], config, tmp_path, progress=False, on_record=lambda r: seen.append(r["id"]))
+    assert second.complete and second.computed == len(specs) - 3
+    assert set(seen) == {s.id for s in specs[3:]}
+    for r in first.records[1:]:
+        kept = next(x for x in second.records if x["id"] == r["id"])
+        assert {k: v for k, v in kept.items() if k != "config_hash"} == {k: v for k, v in r.items() if k != "config_hash"}
+    # and the restamped records are found again when that list is resumed
+    third = run_suite(specs[1:], config, tmp_path, progress=False)
+    assert third.computed == 0 and third.complete
+    # other settings are still refused
+    with pytest.raises(ValueError, match="another configuration"):
+        run_suite(specs[1:], small_config(baselines=(), rtol=1e-4), tmp_path, progress=False)

@@ -162,9 +162,10 @@ def run(args) -> int:
     )
     out = Path(args.out)
     if args.resume:
-        from ..validation.runner import RecordStore
+        from ..validation.runner import RecordStore, reusable_records
 
-        if not RecordStore(out).read_records(config.digest(specs)):
+        store = RecordStore(out)
+        if not store.read_records(config.digest(specs)) and not reusable_records(store, config, [s.id for s in specs]):
             raise ValueError(f"--resume: {out} has no records of this configuration to resume")
     describe = {"suite": suite, "command": "relu-convex " + " ".join(shlex.quote(a) for a in getattr(args, "argv", [])),
                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -227,6 +227,22 @@ def _iter_results(todo: list[ProblemSpec], config: CheckConfig, config_hash: str
                 fut.cancel()
 
 
+def reusable_records(store: RecordStore, config: CheckConfig, ids) -> dict[str, dict] | None:
+    """Records of an earlier run in ``store`` with the same settings but another problem list.
+
+    Returns the earlier run's records whose ids are in ``ids`` when ``run.json``
+    holds exactly ``config``'s settings (solvers, tolerances, limits, baselines)
+    under a different hash; ``None`` when there is no such run. A problem's id fixes
+    its data, lam, program, gates and subsample, so with equal settings its record
+    is what this run would compute (up to timing).
+    """
+    info = store.read_info()
+    if info is None or info.get("config") != _json_safe(config.to_dict()) or not info.get("config_hash"):
+        return None
+    wanted = set(ids)
+    return {k: v for k, v in store.read_records(info["config_hash"]).items() if k in wanted}
+
+
 def run_suite(
     specs: list[ProblemSpec],
     config: CheckConfig,
@@ -267,11 +283,15 @@ def run_suite(
     -------
     RunOutcome
 
+    Records of an earlier run in ``out`` with the same settings and another
+    problem list (for example a subset of its datasets) are reused for the
+    problems both lists hold (see :func:`reusable_records`).
+
     Raises
     ------
     ValueError
-        ``out`` holds records of another configuration (use ``fresh`` or
-        another folder), or the scheduler cannot be reached.
+        ``out`` holds records of other settings (use ``fresh`` or another
+        folder), or the scheduler cannot be reached.
     """
     ids = [s.id for s in specs]
     if len(set(ids)) != len(ids):
@@ -281,7 +301,8 @@ def run_suite(
     if fresh:
         store.reset()
     info = store.read_info()
-    if info is not None and info.get("config_hash") != config_hash and store.read_records():
+    reusable = reusable_records(store, config, ids)
+    if info is not None and info.get("config_hash") != config_hash and store.read_records() and reusable is None:
         raise ValueError(
             f"--out: {store.out} holds records of another configuration "
             f"(hash {info.get('config_hash')}, this run {config_hash}); "
@@ -289,6 +310,13 @@ def run_suite(
         )
     store.repair()
     done = store.read_records(config_hash)
+    for record in (reusable or {}).values():
+        if record["id"] not in done:
+            # same settings, another problem list: the record is restamped (appended again) so
+            # that later resumes of this problem list find it
+            record = {**record, "config_hash": config_hash}
+            store.append(record)
+            done[record["id"]] = record
     todo = [s for s in specs if s.id not in done]
     if limit is not None:
         todo = todo[: max(0, int(limit))]
