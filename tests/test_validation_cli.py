@@ -194,11 +194,16 @@ def test_json_summary_and_stale_reports(tmp_path, capsys):
     summary = json.loads(out)
     assert code == 0 and summary["complete"] is True and summary["passed"] == summary["total"] == 1
     assert summary["methods"]["ecos"] == {"runs": 1, "passed": 1}
-    # a run of another configuration into the same folder is refused, and the old report stays as it was
+    # a run with other settings into the same folder is refused, and the old report stays as it was
     before = (tmp_path / "report.md").read_text()
-    code, _, err = run(capsys, "--datasets", "gallery:xor", "--programs", "relu", "--out", str(tmp_path), *FAST)
+    code, _, err = run(capsys, "--datasets", "gallery:xor", "--programs", "grelu", "--out", str(tmp_path), *FAST,
+                       "--tol", "1e-7")
     assert code == 2 and "another configuration" in err
     assert (tmp_path / "report.md").read_text() == before
+    # the same settings with another problem list reuse the shared record and report the new list
+    code, out, _ = run(capsys, "--datasets", "gallery:xor", "--out", str(tmp_path), "--json", *FAST)
+    summary = json.loads(out)
+    assert code == 0 and summary["complete"] is True and summary["total"] == 2 and summary["computed"] == 1
 
 
 def test_time_limit_applies_to_the_first_order_solvers_only():
