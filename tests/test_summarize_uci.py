@@ -37,7 +37,8 @@ def test_counts_agreement_and_ratios(tmp_path, capsys):
     row = table[0]
     assert (row["method"], row["problems"], row["agree"], row["optimal"], row["faster"]) == ("fista", 3, 2, 2, 1)
     assert row["median_ratio"] == 2.0 and row["worst_ratio"] == 4.0
+    assert row["agree_faster"] == 0 and row["median_ratio_agree"] == 3.0  # agreeing: ratios 2 and 4
     assert row["by_lam"] == {1e-3: (1, 2), 1e-2: (1, 1)}
     assert no_ref == {"C-ReLU": 1}
     assert summarize_uci.main([str(path)]) == 0
-    assert "| fista | C-GReLU | 3 | 2 | 2 | 1 | 2x | 4x |" in capsys.readouterr().out
+    assert "| fista | C-GReLU | 3 | 2 | 2 | 1 | 0 | 2x | 4x | 3x |" in capsys.readouterr().out
