@@ -114,11 +114,13 @@ def test_relu_refinement_is_feasible_and_its_bound_valid(seed):
     rough = solve_al(problem, tol=1e-3, feas_tol=1e-3, polish=False)
     x = np.concatenate(rough.weights)
     multipliers = np.stack(rough.info["multipliers"])
-    refined = polish_relu(problem.operator, problem.y, problem.lam, x, multipliers)
-    if refined is None:  # allowed: no feasible refinement found; nothing else to check
+    out = polish_relu(problem.operator, problem.y, problem.lam, x, multipliers)
+    if out is None:  # allowed: no feasible refinement found; nothing else to check
         return
+    refined, violation = out
     V, W = refined[: problem.p], refined[problem.p:]
     assert problem.constraint_violation((V, W)) <= 1e-10
+    assert violation <= 1e-12 and violation == pytest.approx(problem.constraint_violation((V, W)), abs=1e-15)
     assert problem.objective((V, W)) >= ref.objective * (1 - 1e-9)  # feasible, so never below the optimum
     bound = _point_bound(problem.operator, problem.y, problem.lam, refined, multipliers, nnls=True)
     assert bound.value <= ref.objective * (1 + 1e-9)

@@ -49,9 +49,7 @@ def rows(records: dict[str, dict], rtol: float) -> tuple[list[dict], dict]:
             no_ref[rec["program"]] += 1
             continue
         for m in rec["methods"]:
-            if m["method"] == rec["reference"] or m["method"] in ("mosek",) and m.get("status") == "skipped":
-                continue
-            if m.get("objective") is None and m.get("status") in (None, "skipped"):
+            if m["method"] == rec["reference"] or (m.get("objective") is None and m.get("status") in (None, "skipped")):
                 continue
             groups[(rec["program"], m["method"])].append((rec, m, ref))
     out = []

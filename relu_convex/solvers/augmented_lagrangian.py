@@ -310,7 +310,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
             print(f"al output {output} outer {run.outer:3d}  iterations {run.iterations:6d}  rho {rho:.2e}  "
                   f"violation {violation:.2e}  rel gap {gap:.2e}  inner {'converged' if converged else 'capped'}")
         if converged and polish is not None and polish.ready(clock):
-            if polish.attempt(op, y, lam, run, clock, tol, feas_tol, row_scale):
+            if polish.attempt(op, y, lam, run, clock, tol, feas_tol):
                 break
         if converged:
             # penalty schedule: raise rho when an accurate inner solve did not halve the violation
@@ -339,21 +339,19 @@ class _Refiner:
     def ready(self, clock: Deadline) -> bool:
         return self.time <= 0.5 * (clock.elapsed() - self.time)
 
-    def attempt(self, op, y, lam, run: _OutputRun, clock: Deadline, tol: float, feas_tol: float, row_scale: float) -> bool:
+    def attempt(self, op, y, lam, run: _OutputRun, clock: Deadline, tol: float, feas_tol: float) -> bool:
         started = clock.elapsed()
         self.attempts += 1
         try:
-            refined = polish_relu(op, y, lam, run.x, run.multipliers, max_size=self.max_size)
-            if refined is None:
+            out = polish_relu(op, y, lam, run.x, run.multipliers, max_size=self.max_size)
+            if out is None:
                 return False
+            refined, violation = out
             bound = _point_bound(op, y, lam, refined, run.multipliers, nnls=True)
             run.consider(bound)
-            objective = _objective(op, y, lam, refined)
-            C = np.matmul(op.X, refined.reshape(2, op.p, op.d).transpose(0, 2, 1)) * op.signs
-            norm = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
-            violation = max(0.0, -float(np.min(C, initial=0.0))) / (row_scale * norm) if norm > 0 else 0.0
-            if violation <= feas_tol and relative_gap(objective, bound.value) <= tol:
-                run.x, run.products, run.done, run.reason = refined.astype(op.dtype), C, True, "converged"
+            if violation <= feas_tol and relative_gap(_objective(op, y, lam, refined), bound.value) <= tol:
+                # the loop ends here: no products of the refined point are needed
+                run.x, run.products, run.done, run.reason = refined.astype(op.dtype), None, True, "converged"
                 return True
             return False
         finally:

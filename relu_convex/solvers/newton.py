@@ -277,7 +277,7 @@ def polish_grelu(problem, U: np.ndarray, *, max_size: int = 1500, max_steps: int
 
 def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.ndarray, *,
                 max_size: int = 1500, max_steps: int = 30, rounds: int = 3,
-                tight_tol: float = 1e-6) -> np.ndarray | None:
+                tight_tol: float = 1e-6) -> tuple[np.ndarray, float] | None:
     r"""Newton-refine one output of C-ReLU on its active groups and tight cone rows.
 
     On an active group the rows of :math:`G_i = (2D_i - I)X` that are tight
@@ -306,8 +306,10 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
 
     Returns
     -------
-    ndarray, shape (2p, d), float64, feasible to rounding; or None (too large, or
-    still infeasible after ``rounds``).
+    (ndarray, float) or None
+        The refined point, shape (2p, d), float64, and its relative cone violation
+        (:math:`\max(-\min G_i v_i, 0) / (\max_k\|x_k\| \max_i\|v_i\|)`, at most
+        1e-12); None when too large or still infeasible after ``rounds``.
     """
     X = np.asarray(op.X, dtype=np.float64)
     signs = np.asarray(op.signs, dtype=np.float64)
@@ -354,6 +356,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
         scale = row_scale * float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
         violated = Cr < -1e-12 * scale
         if not np.any(violated):
-            return refined
+            violation = max(0.0, -float(np.min(Cr, initial=0.0))) / scale if scale > 0 else 0.0
+            return refined, violation
         tight |= violated
     return None

@@ -227,16 +227,17 @@ def _iter_results(todo: list[ProblemSpec], config: CheckConfig, config_hash: str
                 fut.cancel()
 
 
-def reusable_records(store: RecordStore, config: CheckConfig, ids) -> dict[str, dict] | None:
+def reusable_records(store: RecordStore, config: CheckConfig, ids, info: dict | None = None) -> dict[str, dict] | None:
     """Records of an earlier run in ``store`` with the same settings but another problem list.
 
     Returns the earlier run's records whose ids are in ``ids`` when ``run.json``
     holds exactly ``config``'s settings (solvers, tolerances, limits, baselines)
     under a different hash; ``None`` when there is no such run. A problem's id fixes
     its data, lam, program, gates and subsample, so with equal settings its record
-    is what this run would compute (up to timing).
+    is what this run would compute (up to timing). ``info`` is ``run.json`` if
+    already read.
     """
-    info = store.read_info()
+    info = store.read_info() if info is None else info
     if info is None or info.get("config") != _json_safe(config.to_dict()) or not info.get("config_hash"):
         return None
     wanted = set(ids)
@@ -301,7 +302,7 @@ def run_suite(
     if fresh:
         store.reset()
     info = store.read_info()
-    reusable = reusable_records(store, config, ids)
+    reusable = reusable_records(store, config, ids, info)
     if info is not None and info.get("config_hash") != config_hash and store.read_records() and reusable is None:
         raise ValueError(
             f"--out: {store.out} holds records of another configuration "
