@@ -160,7 +160,10 @@ def solve_fista(
         :math:`O(pd + n)`, no matrix product).
     polish : bool
         Newton-refine on the active groups once they stop changing (default
-        True; float64 NumPy problems only; see :mod:`relu_convex.solvers.newton`). A refined
+        True; float64 NumPy problems only; see :mod:`relu_convex.solvers.newton`):
+        after 20 unchanged checks and at least 50 iterations, or after 10
+        unchanged checks when ``weights0`` is given (a warm start from a nearby
+        solution, as along a regularization path, settles sooner). A refined
         point is kept only if its objective is lower, and it counts as optimal
         only through the same certificate; a failed attempt delays the next one
         until the iteration count has doubled.
@@ -205,7 +208,12 @@ def solve_fista(
     history = History()
     best = {"bound": -np.inf, "theta": None}
     polish = polish and dtype == np.float64 and data is None  # refinement runs in NumPy on the host
-    tracker = _SupportTracker(problem, polish_size) if polish else None
+    # from a warm start (a nearby solution) the support settles within a few iterations:
+    # refine once it has held for 10 checks instead of 20 after at least 50 iterations
+    tracker = None
+    if polish:
+        tracker = _SupportTracker(problem, polish_size, patience=10, first=10) if weights0 is not None else \
+            _SupportTracker(problem, polish_size)
     done = {"iterations": 0, "forward": 0, "polishes": 0, "polish_time": 0.0}
 
     def consider(bound: DualBound) -> None:
