@@ -240,3 +240,15 @@ def test_refinement_size_bounds_the_masked_path_by_n():
     assert refinement_size(problem.n, 0, problem.d) == 0
     assert polish_grelu(problem, rough.weights, max_size=problem.n - 1) is None
     assert polish_grelu(problem, rough.weights, max_size=problem.n) is not None
+
+
+def test_masked_polish_refines_each_output():
+    problem = planted_problem(rc.GatedReLUProblem, 40, 5, 30, 1e-3, bias=True, seed=1, outputs=2)
+    ref = problem.solve(solver="clarabel", tol=1e-8)
+    start = solve_fista(problem, tol=1e-4, polish=False)
+    assert all(np.sum(np.linalg.norm(U, axis=1) > 0) * problem.d > problem.n for U in start.weights)
+    stats = {}
+    cert = problem.certificate(polish_grelu(problem, start.weights, stats=stats))
+    assert stats["steps"] >= 2
+    assert cert.relative_gap <= 1e-10
+    assert abs(cert.objective - ref.objective) <= 1e-7 * ref.objective
