@@ -133,3 +133,122 @@ def test_al_refinement_can_be_switched_off():
     assert off.info["polishes"] == 0 and off.info["polish_time"] == 0.0
     assert off.status is SolveStatus.OPTIMAL and on.status is SolveStatus.OPTIMAL
     assert abs(on.objective - off.objective) <= 1e-5 * off.objective
+
+
+# -- the masked path (B_j = D_j X, m > n) ------------------------------------------------------------
+
+def _masked_problem(seed: int, lam: float) -> rc.GatedReLUProblem:
+    # n = 40 with 14-21 active groups of d = 6: m = 84-126 > n, so polish_grelu takes the masked path
+    return planted_problem(rc.GatedReLUProblem, 40, 5, 30, lam, bias=True, seed=seed)
+
+
+def _dense_blocks(X, masks):
+    return np.hstack([masks[:, [j]] * X for j in range(masks.shape[1])])
+
+
+@pytest.mark.parametrize("shape", [(30, 4, 12), (50, 5, 20), (20, 3, 3)])
+@pytest.mark.parametrize("mu", [1e-1, 1e-6, 1e-10])
+def test_masked_newton_direction_matches_the_dense_solve(shape, mu):
+    from relu_convex.solvers.newton import _masked_newton_direction
+
+    n, d, k = shape
+    rng = np.random.default_rng(n + k)
+    X = rng.standard_normal((n, d))
+    masks = (rng.random((n, k)) < 0.5).astype(float)
+    Z, g, lam = rng.standard_normal((k, d)), rng.standard_normal((k, d)), 0.1
+    norms = np.linalg.norm(Z, axis=1)
+    zbar, c = Z / norms[:, None], lam / norms
+    B = _dense_blocks(X, masks)
+    H = B.T @ B / n + mu * np.eye(k * d)
+    for j in range(k):
+        block = slice(j * d, (j + 1) * d)
+        H[block, block] += c[j] * (np.eye(d) - np.outer(zbar[j], zbar[j]))
+    dense = np.linalg.solve(H, -g.ravel())
+    masked = _masked_newton_direction(X, X @ X.T, masks, g, zbar, c, mu).ravel()
+    assert np.linalg.norm(masked - dense) <= 1e-11 * np.linalg.norm(dense)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("lam", [1e-3, 1e-2])
+def test_masked_refinement_reaches_the_dense_refinements_minimizer(seed, lam):
+    from relu_convex.solvers.newton import refine_masked_group_lasso
+
+    problem = _masked_problem(seed, lam)
+    rough = solve_fista(problem, tol=1e-2, polish=False)
+    active = np.flatnonzero(np.linalg.norm(rough.weights, axis=1) > 0)
+    X, masks, d = problem.X, problem.patterns[:, active], problem.d
+    assert active.size * d > problem.n
+    dense = refine_group_lasso(_dense_blocks(X, masks.astype(float)), problem.y, lam, rough.weights[active].ravel(),
+                               [d] * active.size)
+    masked = refine_masked_group_lasso(X, masks, problem.y, lam, rough.weights[active])
+    assert masked.z.shape == (active.size * d,)
+    assert abs(masked.objective - dense.objective) <= 1e-10 * dense.objective
+    # the same groups vanish, and the point is stationary on the groups left
+    np.testing.assert_array_equal(np.linalg.norm(masked.z.reshape(-1, d), axis=1) > 0,
+                                  np.linalg.norm(dense.z.reshape(-1, d), axis=1) > 0)
+    assert masked.gradient_norm <= 1e-9 * lam
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("lam", [1e-3, 1e-2])
+def test_masked_polish_closes_the_certified_gap_and_matches_clarabel(seed, lam):
+    problem = _masked_problem(seed, lam)
+    ref = problem.solve(solver="clarabel", tol=1e-8)
+    start = solve_fista(problem, tol=1e-4, polish=False)
+    refined = polish_grelu(problem, start.weights)
+    assert refined is not None
+    cert = problem.certificate(refined)
+    assert cert.relative_gap <= 1e-10
+    assert abs(cert.objective - ref.objective) <= 1e-7 * ref.objective
+    # and through the solver, whose certificate is the same bound
+    res = solve_fista(problem, tol=1e-10)
+    assert res.status is SolveStatus.OPTIMAL and res.info["polishes"] >= 1
+    assert res.relative_gap <= 1e-10
+    assert abs(res.objective - ref.objective) <= 1e-7 * ref.objective
+
+
+def test_masked_zero_test_removes_groups_that_should_vanish():
+    from relu_convex.solvers.newton import refine_masked_group_lasso
+
+    rng = np.random.default_rng(3)
+    n, d, k = 30, 4, 12
+    X = rng.standard_normal((n, d))
+    masks = rng.random((n, k)) < 0.5
+    y = (masks[:, 0] * (X @ np.array([1.0, -2.0, 0.5, 1.0]))) + 0.5 * (masks[:, 1] * X[:, 0])
+    lam = 0.05
+    out = refine_masked_group_lasso(X, masks, y, lam, np.full((k, d), 0.1))
+    assert out.converged
+    Z = out.z.reshape(k, d)
+    assert 0 < np.sum(np.linalg.norm(Z, axis=1) > 0) < k
+    # the KKT conditions of the full (unrestricted) group lasso hold at the result
+    r = (y - np.einsum("nk,nk->n", X @ Z.T, masks)) / n
+    for j in range(k):
+        gj = X.T @ (masks[:, j] * r)
+        if np.linalg.norm(Z[j]) > 0:
+            np.testing.assert_allclose(gj, lam * Z[j] / np.linalg.norm(Z[j]), atol=1e-10)
+        else:
+            assert np.linalg.norm(gj) <= lam * (1 + 1e-10)
+
+
+def test_refinement_size_bounds_the_masked_path_by_n():
+    from relu_convex.solvers.newton import refinement_size
+
+    problem = _masked_problem(0, 1e-2)
+    rough = solve_fista(problem, tol=1e-2, polish=False)
+    groups = int(np.sum(np.linalg.norm(rough.weights, axis=1) > 0))
+    assert refinement_size(problem.n, groups, problem.d) == problem.n == 40
+    assert refinement_size(problem.n, 0, problem.d) == 0
+    assert polish_grelu(problem, rough.weights, max_size=problem.n - 1) is None
+    assert polish_grelu(problem, rough.weights, max_size=problem.n) is not None
+
+
+def test_masked_polish_refines_each_output():
+    problem = planted_problem(rc.GatedReLUProblem, 40, 5, 30, 1e-3, bias=True, seed=1, outputs=2)
+    ref = problem.solve(solver="clarabel", tol=1e-8)
+    start = solve_fista(problem, tol=1e-4, polish=False)
+    assert all(np.sum(np.linalg.norm(U, axis=1) > 0) * problem.d > problem.n for U in start.weights)
+    stats = {}
+    cert = problem.certificate(polish_grelu(problem, start.weights, stats=stats))
+    assert stats["steps"] >= 2
+    assert cert.relative_gap <= 1e-10
+    assert abs(cert.objective - ref.objective) <= 1e-7 * ref.objective

@@ -35,13 +35,15 @@ as for NumPy data.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..data import to_host
 from ..duality import DualBound, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayLeastSquaresPart
-from .newton import polish_grelu
+from .newton import DEFAULT_MAX_SIZE, polish_grelu, refinement_size
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
 from .proximal import Evaluation, Progress, fista, group_norm_sum
 from .result import SolveResult, SolveStatus, relative_gap
@@ -98,11 +100,23 @@ class LeastSquaresPart:
 
 
 class _SupportTracker:
-    """Says when the set of nonzero groups has stayed the same long enough to refine on it."""
+    """Says when the set of nonzero groups has stayed the same long enough to refine on it.
+
+    An attempt needs the support unchanged for ``patience`` consecutive checks
+    and the iteration count at least ``next_at``. After an attempt that did not
+    certify, :meth:`backoff` moves ``next_at`` a quarter further on and sets the
+    patience to the number of iterations that two Newton steps of that attempt
+    cost (at least the initial ``patience``): when a Newton step is dear (the
+    masked refinement on a large support costs as much as about 50 iterations
+    on the n=2000, d=50, p=300 benchmark) a support that holds for only a few
+    dozen iterations is usually not the final one and an attempt on it is
+    wasted, while for the small dense refinements this stays at 20 checks.
+    """
 
     def __init__(self, problem, max_size: int, patience: int = 20, first: int = 50):
-        self.d, self.max_size, self.patience = problem.d, max_size, patience
-        self.next_at, self.stable, self.last = first, 0, None
+        self.n, self.d, self.max_size = problem.n, problem.d, max_size
+        self.patience = self.min_patience = patience
+        self.first, self.next_at, self.stable, self.last = first, first, 0, None
 
     def ready(self, x: np.ndarray, iteration: int) -> bool:
         active = np.einsum("...d,...d->...", x, x) > 0.0
@@ -110,11 +124,14 @@ class _SupportTracker:
         self.last = active
         if self.stable < self.patience or iteration < self.next_at:
             return False
-        sizes = active.reshape(-1, active.shape[-1]).sum(axis=-1) * self.d
-        return bool(np.any((sizes > 0) & (sizes <= self.max_size)))
+        groups = active.reshape(-1, active.shape[-1]).sum(axis=-1)
+        return any(0 < refinement_size(self.n, int(k), self.d) <= self.max_size for k in groups)
 
-    def backoff(self, iteration: int) -> None:
-        self.next_at, self.stable = 2 * iteration, 0
+    def backoff(self, iteration: int, step_seconds: float = 0.0, iteration_seconds: float = 0.0) -> None:
+        """After an attempt at ``iteration`` whose Newton steps took ``step_seconds`` each (iterations ``iteration_seconds``)."""
+        self.next_at, self.stable = iteration + max(self.first, iteration // 4), 0
+        if step_seconds > 0.0 and iteration_seconds > 0.0:
+            self.patience = max(self.min_patience, int(np.ceil(2.0 * step_seconds / iteration_seconds)))
 
 
 def _check_problem(problem) -> None:
@@ -135,7 +152,7 @@ def solve_fista(
     verbose: bool = False,
     check_every: int = 1,
     polish: bool = True,
-    polish_size: int = 1500,
+    polish_size: int = DEFAULT_MAX_SIZE,
 ) -> SolveResult:
     r"""Solve a :class:`~relu_convex.GatedReLUProblem` by restarted FISTA.
 
@@ -166,12 +183,18 @@ def solve_fista(
         solution, as along a regularization path, settles sooner). A refined
         point is kept only if its objective is lower, and it counts as optimal
         only through the same certificate; a failed attempt delays the next one
-        until the iteration count has doubled.
+        until the iteration count has grown by a quarter and the support has
+        held for as many iterations as two of its Newton steps took (at least 20).
     polish_size : int
-        Largest restricted problem refined, in variables per output
-        (active groups times ``d``; default 1500). Refining never takes more
-        than about a third of the run time: an attempt waits until the time spent
-        refining is at most half the time spent iterating.
+        Largest refinement attempted, per output, as the order of the matrix a
+        Newton step factors: :math:`\min(m, n)` with :math:`m` the active groups
+        times ``d`` (:func:`~relu_convex.solvers.newton.refinement_size`; when
+        :math:`m > n` the masked path factors :math:`n \times n` and never forms
+        the :math:`m \times m` Gram). Default
+        :data:`~relu_convex.solvers.newton.DEFAULT_MAX_SIZE` (2500). Refining takes about
+        a third of the run time at most: an attempt waits until the time spent
+        refining is at most half the time spent iterating, and starts no Newton
+        step past that share (it takes at least 50 ms and one step).
 
     Returns
     -------
@@ -253,7 +276,12 @@ def solve_fista(
             break
         # the support settled: Newton-refine on it, certify, and go on from the better point
         started = clock.elapsed()
-        refined = polish_grelu(problem, point[0], max_size=polish_size)
+        # the attempt's share of the time: after it, refining has taken at most half the time
+        # spent iterating (at least 50 ms and one Newton step per output, within the time limit)
+        budget = max(0.5 * (started - done["polish_time"]) - done["polish_time"], 0.05)
+        stop_at = time.perf_counter() + budget if clock.at is None else min(time.perf_counter() + budget, clock.at)
+        stats = {"steps": 0}
+        refined = polish_grelu(problem, point[0], max_size=polish_size, deadline=stop_at, stats=stats)
         done["polishes"] += 1
         if refined is not None:
             ev = smooth.evaluate(smooth.forward(refined))
@@ -261,8 +289,10 @@ def solve_fista(
             F = ev.value + lam * group_norm_sum(refined)
             if F < point[2]:
                 point = (refined, ev.products, F)
-        done["polish_time"] += clock.elapsed() - started
-        tracker.backoff(done["iterations"])
+        attempt = clock.elapsed() - started
+        tracker.backoff(done["iterations"], attempt / max(stats["steps"], 1),
+                        (started - done["polish_time"]) / max(done["iterations"], 1))
+        done["polish_time"] += attempt
         history.record(done["iterations"], point[2], best["bound"], 0.0, clock.elapsed())
         if relative_gap(point[2], best["bound"]) <= tol or done["iterations"] >= max_iter or clock.passed():
             run.reason = "callback" if relative_gap(point[2], best["bound"]) <= tol else (

@@ -34,19 +34,41 @@ order :math:`\sqrt{\varepsilon}`, so a first-order method has to reach about
 minimizer of the right restricted problem the residual satisfies the dual
 constraints of the active groups with equality and the gap closes to rounding.
 
-The matrix :math:`B = [B_1 \cdots B_k]` is formed densely (``n * m`` numbers,
-:math:`m = \sum_j d_j`) and :math:`B^\top B` once (:math:`n m^2` flops); each
-Newton step factors an :math:`m \times m` matrix. Callers bound ``m``.
+Two implementations. :func:`refine_group_lasso` takes any :math:`B = [B_1 \cdots B_k]`,
+formed densely (``n * m`` numbers, :math:`m = \sum_j d_j`), forms :math:`B^\top B`
+once (:math:`n m^2` flops) and factors an :math:`m \times m` matrix per Newton
+step. :func:`refine_masked_group_lasso` is for the C-GReLU blocks
+:math:`B_j = D_j X` (:math:`D_j` a 0/1 diagonal mask, all :math:`d_j = d`) when
+:math:`m > n`: it never forms :math:`B` or :math:`B^\top B`; products go
+through the masks and the Newton system is solved by two Woodbury steps that
+factor an :math:`n \times n` and a :math:`k \times k` matrix
+(:func:`_masked_newton_direction`, :math:`n^2 k + n^3/3` flops per step).
+:func:`polish_grelu` picks the dense path when :math:`m \le n` and the masked
+one otherwise, so a step factors a matrix of order :func:`refinement_size`
+:math:`= \min(m, n)`, which callers bound (:data:`DEFAULT_MAX_SIZE`).
+
+The masked path also tests for vanishing groups more eagerly than the single
+proximal step (whose threshold :math:`\lambda / L` with :math:`L = \|B\|^2/n`
+is tiny when many groups overlap): before the proximal step, the groups that a
+proximal step on their own block alone (step :math:`1/L_X`,
+:math:`L_X = \|X\|^2/n \ge \|D_j X\|^2/n`) would set to zero are zeroed
+together when that lowers the objective; and a group that a Newton step would
+carry past the origin (:math:`\langle z_j + \Delta_j, z_j\rangle \le 0`) is
+tried at zero, with the rest of the full step, before backtracking. Without
+these, a support with one group too many took 10 to 30 backtracked Newton steps
+on the benchmark instance (n=2000, d=50) instead of 4.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 
-__all__ = ["NewtonRefinement", "refine_group_lasso"]
+__all__ = ["NewtonRefinement", "refine_group_lasso", "refine_masked_group_lasso", "refinement_size", "polish_grelu",
+           "polish_relu"]
 
 
 @dataclass
@@ -102,6 +124,7 @@ def refine_group_lasso(
     *,
     max_steps: int = 50,
     gtol: float = 1e-13,
+    deadline: float | None = None,
 ) -> NewtonRefinement:
     r"""Minimize the restricted group lasso by damped Newton steps from ``z0``.
 
@@ -122,6 +145,9 @@ def refine_group_lasso(
     gtol : float
         Stop once :math:`\|g\|_\infty` is below ``gtol`` times the scale
         :math:`\|B^\top y\|_\infty / n + \lambda`.
+    deadline : float, optional
+        A :func:`time.perf_counter` value after which no further Newton step
+        starts (the first always does).
 
     Returns
     -------
@@ -164,6 +190,8 @@ def refine_group_lasso(
     damping = 1e-10 * unit  # Levenberg-Marquardt: the Hessian is singular when m > n
     lipschitz = _largest_eigenvalue(gram_all)
     while steps < max_steps:
+        if steps and deadline is not None and time.perf_counter() > deadline:
+            break
         steps += 1
         if z.size == 0:
             break
@@ -235,12 +263,334 @@ def refine_group_lasso(
     return NewtonRefinement(z=z, objective=F, steps=steps, gradient_norm=gnorm, converged=converged)
 
 
-def polish_grelu(problem, U: np.ndarray, *, max_size: int = 1500, max_steps: int = 30) -> np.ndarray | None:
+# -- the masked (structured) path: B_j = D_j X, m > n --------------------------------------------
+
+def refinement_size(n: int, groups: int, d: int) -> int:
+    r"""Order of the largest matrix a refinement of ``groups`` groups of size ``d`` factors per Newton step.
+
+    :func:`polish_grelu` refines with :func:`refine_group_lasso` (an
+    :math:`m \times m` factorization, :math:`m = |S| d`) when :math:`m \le n`
+    and with :func:`refine_masked_group_lasso` (:math:`n \times n` and
+    :math:`|S| \times |S|`) otherwise, so the order is :math:`\min(m, n)`
+    (0 for no group).
+    """
+    return min(groups * d, n) if groups > 0 else 0
+
+
+def _masked_forward(X: np.ndarray, masks: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """:math:`Bz = \\sum_j D_j X z_j` for masks (n, k) as floats and Z (k, d): shape (n,)."""
+    return np.einsum("nk,nk->n", X @ Z.T, masks)
+
+
+def _masked_adjoint(X: np.ndarray, masks: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """:math:`B^\\top r`, blocks :math:`X^\\top D_j r`, shape (k, d)."""
+    return (masks * r[:, None]).T @ X
+
+
+def _masked_objective(X, masks, y, lam, Z) -> tuple[float, np.ndarray]:
+    r = _masked_forward(X, masks, Z) - y
+    return 0.5 * float(r @ r) / y.shape[0] + lam * float(np.sum(np.linalg.norm(Z, axis=1))), r
+
+
+def _masked_lipschitz(X: np.ndarray, masks: np.ndarray, iterations: int = 30) -> float:
+    r"""An upper estimate of :math:`\|B\|_2^2 / n` by power iteration on :math:`B^\top B` (products only; padded by 5%)."""
+    n = X.shape[0]
+    V = np.random.default_rng(0).standard_normal((masks.shape[1], X.shape[1]))
+    value = 0.0
+    for _ in range(iterations):
+        Wv = _masked_adjoint(X, masks, _masked_forward(X, masks, V))
+        value = float(np.linalg.norm(Wv))
+        if value == 0.0:
+            return 1.0
+        V = Wv / value
+    return 1.05 * value / n
+
+
+def _masked_newton_direction(X: np.ndarray, K: np.ndarray, masks: np.ndarray, g: np.ndarray, zbar: np.ndarray,
+                             c: np.ndarray, mu: float) -> np.ndarray:
+    r"""Solve :math:`(B^\top B / n + C + \mu I)\,\Delta = -g` without forming :math:`B^\top B`.
+
+    Here :math:`B_j = D_j X` and :math:`C = \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top))`.
+    Write :math:`C + \mu I = \tilde A - \bar Z \,\mathrm{diag}(c)\, \bar Z^\top` with
+    :math:`\tilde A = \mathrm{blockdiag}((c_j + \mu) I)` and :math:`\bar Z` the
+    :math:`m \times k` matrix whose column :math:`j` is :math:`\bar z_j` in block
+    :math:`j`. With :math:`a_j = 1/(c_j + \mu)`, the matrix
+    :math:`H_0 = \tilde A + B^\top B / n` has, by the Woodbury identity,
+
+    .. math::
+
+        H_0^{-1} = \tilde A^{-1} - \tilde A^{-1} B^\top M_0^{-1} B \tilde A^{-1}, \qquad
+        M_0 = nI + B \tilde A^{-1} B^\top = nI + K \circ (M \,\mathrm{diag}(a)\, M^\top),
+
+    (:math:`K = XX^\top`, :math:`M` the :math:`n \times k` masks; :math:`M_0 \succeq nI`
+    is factored by Cholesky), and the rank-:math:`k` downdate
+    :math:`H = H_0 - \bar Z \mathrm{diag}(c) \bar Z^\top` is inverted by a second Woodbury step,
+
+    .. math::
+
+        H^{-1} = H_0^{-1} + H_0^{-1} \bar Z\, T^{-1} \bar Z^\top H_0^{-1}, \qquad
+        T = \mathrm{diag}(c)^{-1} - \bar Z^\top H_0^{-1} \bar Z
+          = \mathrm{diag}\Big(\frac{\mu}{c_j (c_j + \mu)}\Big) + \mathrm{diag}(a)\, G^\top G\, \mathrm{diag}(a),
+
+    with :math:`G = L^{-1} W`, :math:`M_0 = LL^\top`, :math:`W = [B_j \bar z_j]_j`
+    (:math:`n \times k`). :math:`T` is a positive diagonal plus a Gram matrix, so
+    neither factored matrix involves :math:`1/\mu` or a cancellation (the
+    alternative of a Woodbury step on :math:`C + \mu I` itself carries terms of
+    size :math:`1/\mu` that cancel in :math:`\Delta`). Cost: :math:`n^2 k` for
+    :math:`M\,\mathrm{diag}(a)M^\top` and for :math:`G`, :math:`n^3/3` and
+    :math:`k^3/3` for the factorizations, and four products with :math:`B` or
+    :math:`B^\top` (:math:`nm` each).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    K : ndarray, shape (n, n)
+        :math:`XX^\top`.
+    masks : ndarray, shape (n, k)
+        The active groups' masks as 0/1 floats.
+    g : ndarray, shape (k, d)
+        Gradient.
+    zbar : ndarray, shape (k, d)
+        Unit rows :math:`\bar z_j`.
+    c : ndarray, shape (k,)
+        :math:`c_j = \lambda / \|z_j\|` (> 0).
+    mu : float
+        Damping (> 0).
+
+    Returns
+    -------
+    ndarray, shape (k, d)
+        :math:`\Delta`.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When a factorization fails (numerically singular :math:`T`).
+    """
+    n = X.shape[0]
+    a = 1.0 / (c + mu)
+    S = masks * np.sqrt(a)
+    M0 = S @ S.T
+    M0 *= K
+    M0[np.diag_indices(n)] += n
+    L = scipy.linalg.cholesky(M0, lower=True, overwrite_a=True, check_finite=False)
+    W = masks * (X @ zbar.T)
+    G = scipy.linalg.solve_triangular(L, W, lower=True, check_finite=False)
+    T = G.T @ G
+    T *= a[:, None] * a[None, :]
+    T[np.diag_indices(a.size)] += mu / (c * (c + mu))
+    T_factor = scipy.linalg.cho_factor(T, lower=True, overwrite_a=True, check_finite=False)
+
+    def h0_solve(E: np.ndarray) -> np.ndarray:
+        AE = a[:, None] * E
+        s = scipy.linalg.cho_solve((L, True), _masked_forward(X, masks, AE), check_finite=False)
+        return AE - a[:, None] * _masked_adjoint(X, masks, s)
+
+    h = h0_solve(g)
+    w = scipy.linalg.cho_solve(T_factor, np.einsum("kd,kd->k", zbar, h), check_finite=False)
+    return -h0_solve(g + w[:, None] * zbar)
+
+
+def refine_masked_group_lasso(
+    X: np.ndarray,
+    masks: np.ndarray,
+    y: np.ndarray,
+    lam: float,
+    Z0: np.ndarray,
+    *,
+    gram: np.ndarray | None = None,
+    max_steps: int = 50,
+    gtol: float = 1e-13,
+    deadline: float | None = None,
+) -> NewtonRefinement:
+    r"""Minimize the restricted group lasso with :math:`B_j = D_j X` by damped Newton steps, never forming :math:`B^\top B`.
+
+    The same iteration as :func:`refine_group_lasso` (a proximal-gradient step
+    that removes the groups whose best value is zero, then a damped
+    Levenberg-Marquardt Newton step with an Armijo backtracking search), for
+    the groups :math:`B_j = D_j X`, :math:`D_j = \mathrm{diag}(` ``masks[:, j]`` :math:`)`.
+    Products :math:`Bz` and :math:`B^\top r` go through the masks (:math:`nm`
+    flops each, :math:`m = kd`); the Lipschitz constant of the proximal step
+    comes from power iteration with them; the Newton system is solved by
+    :func:`_masked_newton_direction` (two Woodbury steps: an :math:`n \times n`
+    and a :math:`k \times k` Cholesky factorization, :math:`n^2 k + n^3/3`
+    flops per step). It is the cheaper path when :math:`m > n`, where the dense
+    path's :math:`m^3/3` per step and :math:`nm^2` for the Gram dominate.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+        Data.
+    masks : ndarray, shape (n, k)
+        The active groups' masks (bool or 0/1).
+    y : ndarray, shape (n,)
+        Targets.
+    lam : float
+        Weight of the group norms (> 0).
+    Z0 : ndarray, shape (k, d)
+        Starting point; every row should be nonzero.
+    gram : ndarray, shape (n, n), optional
+        :math:`XX^\top` when already computed (e.g. shared by several outputs).
+    max_steps : int
+        Newton steps at most.
+    gtol : float
+        Stop once :math:`\|g\|_\infty` is below ``gtol`` times the scale
+        :math:`\|B^\top y\|_\infty / n + \lambda`.
+    deadline : float, optional
+        A :func:`time.perf_counter` value after which no further Newton step
+        starts (the first always does).
+
+    Returns
+    -------
+    NewtonRefinement
+        ``z`` has shape (k * d,): the rows of the refined ``Z`` concatenated.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, d = X.shape
+    all_masks = np.asarray(masks, dtype=np.float64)
+    K = X @ X.T if gram is None else gram
+    Z_all = np.array(Z0, dtype=np.float64, copy=True).reshape(all_masks.shape[1], d)
+    keep = np.arange(Z_all.shape[0])
+    Mf = all_masks
+    scale = float(np.max(np.abs(_masked_adjoint(X, Mf, y)), initial=0.0)) / n + lam
+    # trace(B^T B) / (n m) + lam, the scale of the Hessian's diagonal
+    unit = float(np.sum((X * X).sum(axis=1) @ Mf)) / max(n * Mf.shape[1], 1) + lam
+    damping = 1e-10 * unit
+    lipschitz = _masked_lipschitz(X, Mf)
+    block_lipschitz = 1.05 * float(np.linalg.eigvalsh(X.T @ X)[-1]) / n
+    Z = Z_all
+    F, r = _masked_objective(X, Mf, y, lam, Z)
+    gnorm, steps, converged, stalled = np.inf, 0, False, 0
+    while steps < max_steps:
+        if steps and deadline is not None and time.perf_counter() > deadline:
+            break
+        steps += 1
+        if Z.shape[0] == 0:
+            break
+        grad = _masked_adjoint(X, Mf, r) / n
+        # block zero test: group j alone is best at zero (one proximal step of length 1/L_X on
+        # block j, L_X = ||X||^2/n >= ||D_j X||^2/n, gives zero) when ||L_X z_j - grad_j|| <= lam;
+        # all such groups are zeroed at once if that lowers the objective
+        zero = np.linalg.norm(block_lipschitz * Z - grad, axis=1) <= lam
+        if np.any(zero) and not np.all(zero):
+            Zt = np.where(zero[:, None], 0.0, Z)
+            Ft, rt = _masked_objective(X, Mf, y, lam, Zt)
+            if Ft <= F:
+                keep, Z, Mf, F, r = keep[~zero], Z[~zero], Mf[:, ~zero], Ft, rt
+                grad = _masked_adjoint(X, Mf, r) / n
+                stalled = 0
+        # proximal-gradient step: zeroes the groups whose best value given the others is zero
+        V = Z - grad / lipschitz
+        vn = np.linalg.norm(V, axis=1)
+        shrink = np.where(vn > lam / lipschitz, 1.0 - (lam / lipschitz) / np.maximum(vn, 1e-300), 0.0)
+        Zp = V * shrink[:, None]
+        Fp, rp = _masked_objective(X, Mf, y, lam, Zp)
+        accepted = Fp <= F
+        if accepted:
+            Z, F, r = Zp, Fp, rp
+            drop = shrink == 0.0
+            if np.any(drop):
+                keep, Z, Mf = keep[~drop], Z[~drop], Mf[:, ~drop]
+                stalled = 0
+                if Z.shape[0] == 0:
+                    break
+            grad = _masked_adjoint(X, Mf, r) / n
+        norms = np.linalg.norm(Z, axis=1)
+        zbar = Z / norms[:, None]
+        g = grad + lam * zbar
+        gnorm = float(np.max(np.abs(g), initial=0.0))
+        if gnorm <= gtol * scale:
+            converged = True
+            break
+        try:
+            delta = _masked_newton_direction(X, K, Mf, g, zbar, lam / norms, damping)
+        except np.linalg.LinAlgError:
+            damping *= 100.0
+            continue
+        slope = float(np.vdot(g, delta))
+        if not slope < 0.0:
+            damping *= 100.0
+            continue
+        if -slope <= 1e-15 * abs(F):
+            # the predicted decrease is below the objective's rounding, where a line search only
+            # sees noise: take the full step, which brings the gradient to rounding (unless it
+            # raises the objective beyond rounding or zeroes a group), and stop
+            candidate = Z + delta
+            Fc, rc_ = _masked_objective(X, Mf, y, lam, candidate)
+            cnorms = np.linalg.norm(candidate, axis=1)
+            if Fc <= F + 1e-14 * abs(F) and np.all(cnorms > 0.0):
+                Z, F, r = candidate, Fc, rc_
+                g = _masked_adjoint(X, Mf, r) / n + lam * Z / cnorms[:, None]
+                gnorm = float(np.max(np.abs(g), initial=0.0))
+                converged = gnorm <= gtol * scale
+            break
+        # a group that the full step carries past the origin (<z_j + delta_j, z_j> <= 0) is heading
+        # for zero, where the Newton model (smooth only away from z_j = 0) is wrong: try the full
+        # step with those groups at zero, which removes them, before backtracking
+        cross = np.einsum("kd,kd->k", Z + delta, zbar) <= 0.0
+        if np.any(cross) and not np.all(cross):
+            Zt = np.where(cross[:, None], 0.0, Z + delta)
+            Ft, rt = _masked_objective(X, Mf, y, lam, Zt)
+            if Ft <= F + 1e-4 * slope:
+                keep, Z, Mf, F, r = keep[~cross], Zt[~cross], Mf[:, ~cross], Ft, rt
+                damping = max(damping * 0.1, 1e-14 * unit)
+                stalled = 0
+                continue
+        Bdelta = _masked_forward(X, Mf, delta)
+        t = 1.0
+        while t > 1e-6:
+            candidate = Z + t * delta
+            rc_ = r + t * Bdelta
+            Fc = 0.5 * float(rc_ @ rc_) / n + lam * float(np.sum(np.linalg.norm(candidate, axis=1)))
+            if Fc <= F + 1e-4 * t * slope:
+                break
+            t *= 0.25
+        if t <= 1e-6:
+            damping *= 100.0
+            stalled += 1
+            if stalled >= 4 or damping > 1e6 * unit:
+                break
+            continue
+        damping = max(damping * (0.1 if t == 1.0 else 10.0), 1e-14 * unit)
+        Fc, rc_ = _masked_objective(X, Mf, y, lam, candidate)  # residual recomputed, not accumulated
+        stalled = stalled + 1 if F - Fc <= 1e-15 * abs(F) else 0
+        Z, F, r = candidate, Fc, rc_
+        if stalled >= 4:
+            break
+    Z_all[:] = 0.0
+    Z_all[keep] = Z
+    return NewtonRefinement(z=Z_all.ravel(), objective=F, steps=steps, gradient_norm=gnorm, converged=converged)
+
+
+DEFAULT_MAX_SIZE = 2500
+r"""Default bound on :func:`refinement_size` for :func:`polish_grelu` and the ``"fista"`` solver.
+
+A Newton step factors a matrix of this order at most: about
+:math:`s^3/3 + n^2 |S|` flops (:math:`s = \min(m, n)`; the second term for
+the masked path only, :math:`|S| \le m/d`), and holds a few :math:`s \times s`
+float64 arrays (50 MB each at 2500). Measured on one core: a masked Newton step
+takes 0.18 s at :math:`n = 2000, |S| = 227, d = 50` and 0.28 s at
+:math:`n = 2500, |S| = 300`; a refinement that converges takes 3 to 6 steps,
+about as long as 100 to 300 first-order iterations on such an instance, and
+the ``"fista"`` solver bounds the time spent refining anyway. Beyond this the
+:math:`n^3` term (and :math:`n^2` memory) grows quickly: 8x the work at twice
+the size. The benchmark instance of ``validation/bench_fast_solvers.py``
+(:math:`n = 2000`, :math:`|S| \approx 227`, :math:`d = 50`, :math:`m \approx 11350`)
+is inside it, where the old bound of 1500 variables excluded it.
+"""
+
+
+def polish_grelu(problem, U: np.ndarray, *, max_size: int = DEFAULT_MAX_SIZE, max_steps: int = 30,
+                 deadline: float | None = None, stats: dict | None = None) -> np.ndarray | None:
     r"""Newton-refine C-GReLU weights on their active groups; ``None`` if none is attempted.
 
     Each output is refined separately (the loss and the penalty separate over
     outputs), with :math:`B = [D_i X]_{i \in S}` over the groups ``S`` that are
-    nonzero in ``U``. Outputs whose restricted size :math:`|S| d` exceeds
+    nonzero in ``U``: by :func:`refine_group_lasso` on the dense :math:`B` when
+    :math:`m = |S| d \le n`, else by :func:`refine_masked_group_lasso`, which
+    never forms :math:`B^\top B` (:math:`XX^\top` is formed once for all
+    outputs). Outputs whose :func:`refinement_size` :math:`\min(m, n)` exceeds
     ``max_size`` keep their weights.
 
     Parameters
@@ -248,9 +598,15 @@ def polish_grelu(problem, U: np.ndarray, *, max_size: int = 1500, max_steps: int
     problem : GatedReLUProblem
     U : ndarray, shape (p, d) or (c, p, d)
     max_size : int
-        Largest restricted problem (number of variables) refined per output.
+        Largest order of the matrix factored per Newton step (:math:`\min(m, n)`),
+        per output (default :data:`DEFAULT_MAX_SIZE`).
     max_steps : int
         Newton steps at most per output.
+    deadline : float, optional
+        A :func:`time.perf_counter` value after which no further Newton step
+        starts (each refined output takes at least one).
+    stats : dict, optional
+        If given, ``stats["steps"]`` is increased by the Newton steps taken.
 
     Returns
     -------
@@ -263,13 +619,22 @@ def polish_grelu(problem, U: np.ndarray, *, max_size: int = 1500, max_steps: int
     W = np.array(U, dtype=np.float64, copy=True)
     W3, Y2 = (W[None], Y[:, None]) if single else (W, Y)
     refined = False
-    d = X.shape[1]
+    n, d = X.shape
+    gram = None
     for k in range(Y2.shape[1]):
         active = np.flatnonzero(np.linalg.norm(W3[k], axis=-1) > 0.0)
-        if active.size == 0 or active.size * d > max_size:
+        if active.size == 0 or refinement_size(n, active.size, d) > max_size:
             continue
-        B = (masks[:, active, None] * X[:, None, :]).reshape(X.shape[0], active.size * d)
-        out = refine_group_lasso(B, Y2[:, k], problem.lam, W3[k, active].ravel(), [d] * active.size, max_steps=max_steps)
+        if active.size * d <= n:
+            B = (masks[:, active, None] * X[:, None, :]).reshape(n, active.size * d)
+            out = refine_group_lasso(B, Y2[:, k], problem.lam, W3[k, active].ravel(), [d] * active.size,
+                                     max_steps=max_steps, deadline=deadline)
+        else:
+            gram = X @ X.T if gram is None else gram
+            out = refine_masked_group_lasso(X, masks[:, active], Y2[:, k], problem.lam, W3[k, active], gram=gram,
+                                            max_steps=max_steps, deadline=deadline)
+        if stats is not None:
+            stats["steps"] = stats.get("steps", 0) + out.steps
         W3[k, active] = out.z.reshape(active.size, d)
         refined = True
     return W if refined else None
