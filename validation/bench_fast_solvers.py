@@ -122,6 +122,57 @@ def row(name: str, seconds: float | None, objective: float | None, rel_to_opt: f
     return f"  {name:<22} {s:>9}  {o:>14}  {g:>10}  {extra}"
 
 
+def _against_references(args, problem, X, y, gates, patterns, ours, label: str, extra: str, target: str,
+                        pyscnn_solver: str, fig: dict) -> None:
+    """Run Clarabel and pyscnn on ``problem``, print the table rows, and fill ``fig``.
+
+    ``ours`` is the first-order result; every objective is compared with the best lower
+    bound of the run (``ours``'s or Clarabel's). For C-ReLU the time to reach pyscnn's
+    objective counts only checks at least as feasible as pyscnn's final point (the
+    objective of an infeasible point is no upper bound).
+    """
+    relu = problem.program == "C-ReLU"
+    best_lb = ours.lower_bound
+    clar = None
+    if not args.skip_clarabel:
+        clar = problem.solve(solver="clarabel", tol=1e-8)
+        best_lb = max(best_lb, clar.lower_bound)
+        fig.update(clarabel_time=clar.solve_time, clarabel_objective=clar.objective, clarabel_status=str(clar.status),
+                   clarabel_relative_gap=clar.relative_gap, clarabel_violation=clar.max_violation,
+                   speedup_vs_clarabel=clar.solve_time / ours.solve_time)
+    gap = lambda f: (f - best_lb) / f  # noqa: E731
+    print(row(label, ours.solve_time, ours.objective, gap(ours.objective), extra))
+    if clar is not None:
+        violation = f"violation {clar.max_violation:.1e}, " if relu else ""
+        print(row("clarabel (tol 1e-8)", clar.solve_time, clar.objective, gap(clar.objective),
+                  f"{violation}{clar.status}; {ours.solver} is {clar.solve_time / ours.solve_time:.2f}x as fast "
+                  f"(target {target})"))
+    if not args.pyscnn_python:
+        return
+    name = {"rfista": "R-FISTA", "al": "AL"}[pyscnn_solver]
+    ps = run_pyscnn(args.pyscnn_python, X, y, gates, problem.lam, pyscnn_solver, patterns)
+    if "error" in ps:
+        print(f"  pyscnn {name} failed: {ps['error']}")
+        fig["pyscnn_error"] = ps["error"]
+        return
+    cert = problem.certificate(ps["weights"])
+    fig.update(pyscnn_time=ps["time"], pyscnn_objective=cert.objective, pyscnn_violation=cert.max_violation,
+               pyscnn_gap_to_bound=gap(cert.objective), pyscnn_version=ps["version"],
+               speedup_vs_pyscnn=ps["time"] / ours.solve_time)
+    violation = f"violation {cert.max_violation:.1e}; " if relu else ""
+    print(row(f"pyscnn {ps['version']} {name}", ps["time"], cert.objective, gap(cert.objective),
+              f"{violation}default tolerances; {ours.solver}/pyscnn time ratio {ours.solve_time / ps['time']:.2f}"))
+    h = ours.history
+    bar = max(cert.max_violation, 1e-6)
+    reach = next((float(t) for t, f, v in zip(h["time"], h["objective"], h["violation"], strict=True)
+                  if f <= cert.objective and (not relu or v <= bar)), None)
+    fig[f"{ours.solver}_time_to_pyscnn_objective"] = reach
+    if reach is not None:
+        feasible = " at no larger violation" if relu else ""
+        print(f"  {ours.solver} reached pyscnn's final objective{feasible} after {reach:.2f} s "
+              f"(pyscnn {ps['time']:.2f} s: {ps['time'] / reach:.1f}x)")
+
+
 def bench_grelu(args, report: dict) -> None:
     n, d, p, lam = 2000, 50, 300, 1e-3
     X, y, gates, patterns = planted(n, d, p, args.seed)
@@ -129,45 +180,12 @@ def bench_grelu(args, report: dict) -> None:
     print(f"\nC-GReLU  n={n} d={d} p={p} lam={lam:g}  (time s, objective, (objective - best lower bound)/objective)")
     fista = solve_fista(problem, tol=1e-6, max_iter=100_000)
     fig = {"fista_time": fista.solve_time, "fista_iterations": fista.iterations, "fista_objective": fista.objective,
-           "fista_lower_bound": fista.lower_bound, "fista_relative_gap": fista.relative_gap, "fista_status": str(fista.status)}
-    best_lb = fista.lower_bound
-    clar = None
-    if not args.skip_clarabel:
-        clar = problem.solve(solver="clarabel", tol=1e-8)
-        best_lb = max(best_lb, clar.lower_bound)
-        fig.update(clarabel_time=clar.solve_time, clarabel_objective=clar.objective, clarabel_status=str(clar.status),
-                   clarabel_relative_gap=clar.relative_gap, speedup_vs_clarabel=clar.solve_time / fista.solve_time)
-    gap = lambda f: (f - best_lb) / f  # noqa: E731
-    print(row("fista (tol 1e-6)", fista.solve_time, fista.objective, gap(fista.objective),
-              f"{fista.iterations} iterations, certified gap {fista.relative_gap:.1e}, {fista.status}"))
-    if clar is not None:
-        print(row("clarabel (tol 1e-8)", clar.solve_time, clar.objective, gap(clar.objective),
-                  f"{clar.status}; fista is {clar.solve_time / fista.solve_time:.1f}x faster (target >= 50x)"))
-    if args.pyscnn_python:
-        ps = run_pyscnn(args.pyscnn_python, X, y, gates, lam, "rfista", patterns)
-        if "error" in ps:
-            print(f"  pyscnn R-FISTA failed: {ps['error']}")
-            fig["pyscnn_error"] = ps["error"]
-        else:
-            cert = problem.certificate(ps["weights"])
-            fig.update(pyscnn_time=ps["time"], pyscnn_objective=cert.objective, pyscnn_gap_to_bound=gap(cert.objective),
-                       pyscnn_version=ps["version"], speedup_vs_pyscnn=ps["time"] / fista.solve_time)
-            print(row(f"pyscnn {ps['version']} R-FISTA", ps["time"], cert.objective, gap(cert.objective),
-                      f"default tol; fista/pyscnn time ratio {fista.solve_time / ps['time']:.2f}"))
-            reach = _time_to_reach(fista.history, cert.objective)
-            fig["fista_time_to_pyscnn_objective"] = reach
-            if reach is not None:
-                print(f"  fista reached pyscnn's final objective after {reach:.2f} s "
-                      f"(pyscnn {ps['time']:.2f} s: {ps['time'] / reach:.1f}x)")
+           "fista_lower_bound": fista.lower_bound, "fista_relative_gap": fista.relative_gap, "fista_status": str(fista.status),
+           "fista_polishes": fista.info.get("polishes"), "fista_polish_time": fista.info.get("polish_time")}
+    _against_references(args, problem, X, y, gates, patterns, fista, "fista (tol 1e-6)",
+                        f"{fista.iterations} iterations, certified gap {fista.relative_gap:.1e}, {fista.status}",
+                        ">= 50x", "rfista", fig)
     report["grelu"] = fig
-
-
-def _time_to_reach(history: dict, objective: float) -> float | None:
-    """Seconds until a solve's best objective first went at or below ``objective``."""
-    for t, f in zip(history["time"], history["objective"], strict=True):
-        if f <= objective:
-            return float(t)
-    return None
 
 
 def bench_relu(args, report: dict) -> None:
@@ -178,40 +196,10 @@ def bench_relu(args, report: dict) -> None:
     al = solve_al(problem, tol=1e-5, feas_tol=1e-6, max_iter=200_000)
     fig = {"al_time": al.solve_time, "al_iterations": al.iterations, "al_objective": al.objective,
            "al_violation": al.max_violation, "al_relative_gap": al.relative_gap, "al_status": str(al.status)}
-    best_lb = al.lower_bound
-    clar = None
-    if not args.skip_clarabel:
-        clar = problem.solve(solver="clarabel", tol=1e-8)
-        best_lb = max(best_lb, clar.lower_bound)
-        fig.update(clarabel_time=clar.solve_time, clarabel_objective=clar.objective, clarabel_status=str(clar.status),
-                   clarabel_violation=clar.max_violation, speedup_vs_clarabel=clar.solve_time / al.solve_time)
-    gap = lambda f: (f - best_lb) / f  # noqa: E731
-    print(row("al (1e-5, viol 1e-6)", al.solve_time, al.objective, gap(al.objective),
-              f"{al.iterations} iterations, violation {al.max_violation:.1e}, certified gap {al.relative_gap:.1e}, {al.status}"))
-    if clar is not None:
-        print(row("clarabel (tol 1e-8)", clar.solve_time, clar.objective, gap(clar.objective),
-                  f"violation {clar.max_violation:.1e}, {clar.status}; al is {clar.solve_time / al.solve_time:.2f}x "
-                  "as fast (target >= 10x)"))
-    if args.pyscnn_python:
-        ps = run_pyscnn(args.pyscnn_python, X, y, gates, lam, "al", patterns)
-        if "error" in ps:
-            print(f"  pyscnn AL failed: {ps['error']}")
-            fig["pyscnn_error"] = ps["error"]
-        else:
-            cert = problem.certificate(ps["weights"])
-            fig.update(pyscnn_time=ps["time"], pyscnn_objective=cert.objective, pyscnn_violation=cert.max_violation,
-                       pyscnn_gap_to_bound=gap(cert.objective), pyscnn_version=ps["version"])
-            print(row(f"pyscnn {ps['version']} AL", ps["time"], cert.objective, gap(cert.objective),
-                      f"violation {cert.max_violation:.1e}; default tolerances"))
-            # the al objective of an infeasible point is no upper bound: count only checks at
-            # least as feasible as pyscnn's final point
-            h = al.history
-            reach = next((float(t) for t, f, v in zip(h["time"], h["objective"], h["violation"], strict=True)
-                          if f <= cert.objective and v <= max(cert.max_violation, 1e-6)), None)
-            fig["al_time_to_pyscnn_objective"] = reach
-            if reach is not None:
-                print(f"  al reached pyscnn's objective at no larger violation after {reach:.2f} s "
-                      f"(pyscnn {ps['time']:.2f} s: {ps['time'] / reach:.1f}x)")
+    _against_references(args, problem, X, y, gates, patterns, al, "al (1e-5, viol 1e-6)",
+                        f"{al.iterations} iterations, violation {al.max_violation:.1e}, "
+                        f"certified gap {al.relative_gap:.1e}, {al.status}",
+                        ">= 10x", "al", fig)
     report["relu"] = fig
 
 
