@@ -10,6 +10,7 @@ import relu_convex as rc
 from relu_convex.duality import relu_constraint_values, scaled_dual_bound
 from relu_convex.solvers import SolveStatus, available_solvers
 from relu_convex.solvers.augmented_lagrangian import AugmentedPart, solve_al
+from relu_convex.solvers.options import Deadline
 
 
 def instance(n: int, d: int, p: int, lam: float, *, bias: bool, seed: int = 0, outputs: int | None = None,
@@ -144,6 +145,27 @@ def test_multi_output_matches_clarabel():
     assert res.lower_bound <= ref.objective * (1 + 1e-9)
     A, B = res.info["multipliers"]
     assert A.shape == (2, problem.n, problem.p)
+
+
+def test_time_limit_is_shared_between_outputs():
+    # outputs are solved one after another; each gets a share of the time left, so a
+    # limit that one output alone would use up still reaches the last one
+    problem = instance(200, 6, 40, 1e-5, bias=True, seed=3, outputs=3)
+    res = solve_al(problem, tol=1e-12, feas_tol=1e-12, time_limit=0.6)
+    assert res.status is SolveStatus.TIME_LIMIT
+    assert all(k > 0 for k in res.info["outer_iterations"])
+    counts = np.bincount(np.asarray(res.history["output"])[np.asarray(res.history["output"]) >= 0], minlength=3)
+    assert np.all(counts > 0)
+    assert res.solve_time < 0.6 + 0.5
+
+
+def test_deadline_share_splits_the_time_left():
+    clock = Deadline(10.0)
+    part = clock.share(4)
+    assert part.start == clock.start
+    assert part.at - clock.start == pytest.approx(2.5, abs=0.05)
+    assert Deadline(None).share(3).at is None
+    assert clock.share(0).at <= clock.at  # a non-positive count is taken as one part
 
 
 def test_float32_works_with_a_float32_tolerance():

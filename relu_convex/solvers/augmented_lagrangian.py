@@ -400,7 +400,9 @@ def solve_al(
         Largest number of FISTA iterations per output, summed over the outer
         iterations (default 50000).
     time_limit : float, optional
-        Seconds of wall-clock time for the whole solve.
+        Seconds of wall-clock time for the whole solve. The outputs of
+        multi-output targets are solved one after another, each within an equal
+        share of the time left (what one leaves goes to the next).
     weights0 : pair of ndarrays or tensors (V, W), optional
         Warm start, each of shape (p, d) (or (c, p, d)); default zeros.
     multipliers0 : pair of ndarrays (A, B), optional
@@ -490,8 +492,9 @@ def solve_al(
             x0, m0 = data.asarray(x0), data.asarray(m0)
             yk_array = data.y[:, k] if multi else data.y
             make_part = lambda y, m, rho, yk_array=yk_array: ArrayAugmentedPart(data.operator, yk_array, y, m, rho)  # noqa: E731
+        # outputs are solved one after another: each gets an equal share of the time left
         run = _solve_output(op, yk, lam, _OutputRun(x0, m0), rho=rho0[k], tol=tol, feas_tol=feas_tol,
-                            max_iter=max_iter, clock=clock, check_every=check_every, history=history,
+                            max_iter=max_iter, clock=clock.share(n_out - k), check_every=check_every, history=history,
                             output=k, verbose=verbose, make_part=make_part, polish=refiner)
         x_host, m_host = to_host(run.x), to_host(run.multipliers)  # the final certificate is computed on the host
         use_nnls = nnls or (nnls is None and relative_gap(_objective(op, yk, lam, x_host), run.bound) > tol)

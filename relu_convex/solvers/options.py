@@ -57,6 +57,21 @@ class Deadline:
         """Whether the time limit has been reached."""
         return self.at is not None and time.perf_counter() > self.at
 
+    def share(self, parts: int) -> Deadline:
+        """The same clock with the limit moved to a ``1/parts`` share of the time left.
+
+        Used to give each of ``parts`` remaining pieces of work (e.g. the outputs
+        that a solver handles one after another) an equal share, so that the
+        first does not use up the whole limit; time a piece leaves unused goes
+        to the next ones.
+        """
+        out = Deadline(None)
+        out.start = self.start
+        if self.at is not None:
+            now = time.perf_counter()
+            out.at = now + max(self.at - now, 0.0) / max(int(parts), 1)
+        return out
+
 
 class History:
     """Per-check traces of a first-order solve, as a dict of lists.
