@@ -402,7 +402,9 @@ def solve_al(
     time_limit : float, optional
         Seconds of wall-clock time for the whole solve. The outputs of
         multi-output targets are solved one after another, each within an equal
-        share of the time left (what one leaves goes to the next).
+        share of the time left (what one leaves goes to the next); the outputs
+        that ran out of their share then go on, from where they stopped, with
+        the time the others left.
     weights0 : pair of ndarrays or tensors (V, W), optional
         Warm start, each of shape (p, d) (or (c, p, d)); default zeros.
     multipliers0 : pair of ndarrays (A, B), optional
@@ -478,7 +480,7 @@ def solve_al(
     op64 = None if dtype == np.float64 else MaskedOperator(np.asarray(problem.X, dtype=np.float64), problem.patterns)
     multi = problem.y.ndim == 2
     n_out = problem.y.shape[1] if multi else 1
-    runs = []
+    tasks = []  # (targets, run, part factory) of each output
     for k in range(n_out):
         yk = problem.y[:, k] if multi else problem.y
         x0 = np.concatenate([V0[k], W0[k]]) if multi else np.concatenate([V0, W0])
@@ -492,10 +494,20 @@ def solve_al(
             x0, m0 = data.asarray(x0), data.asarray(m0)
             yk_array = data.y[:, k] if multi else data.y
             make_part = lambda y, m, rho, yk_array=yk_array: ArrayAugmentedPart(data.operator, yk_array, y, m, rho)  # noqa: E731
-        # outputs are solved one after another: each gets an equal share of the time left
-        run = _solve_output(op, yk, lam, _OutputRun(x0, m0), rho=rho0[k], tol=tol, feas_tol=feas_tol,
-                            max_iter=max_iter, clock=clock.share(n_out - k), check_every=check_every, history=history,
-                            output=k, verbose=verbose, make_part=make_part, polish=refiner)
+        tasks.append((yk, _OutputRun(x0, m0), make_part))
+    # the outputs are solved one after another, each within an equal share of the time
+    # left; with a time limit, a second sweep gives what the finished outputs left over
+    # to those that ran out of time (they go on from where they stopped)
+    for sweep in range(2 if time_limit is not None and n_out > 1 else 1):
+        pending = [k for k, (_, run, _) in enumerate(tasks) if sweep == 0 or run.reason == "time_limit"]
+        for j, k in enumerate(pending):
+            yk, run, make_part = tasks[k]
+            rho = rho0[k] if sweep == 0 or not np.isfinite(run.rho) else run.rho
+            _solve_output(op, yk, lam, run, rho=rho, tol=tol, feas_tol=feas_tol, max_iter=max_iter,
+                          clock=clock.share(len(pending) - j), check_every=check_every, history=history,
+                          output=k, verbose=verbose, make_part=make_part, polish=refiner)
+    runs = []
+    for yk, run, _ in tasks:
         x_host, m_host = to_host(run.x), to_host(run.multipliers)  # the final certificate is computed on the host
         use_nnls = nnls or (nnls is None and relative_gap(_objective(op, yk, lam, x_host), run.bound) > tol)
         if op64 is None:
