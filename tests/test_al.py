@@ -159,6 +159,17 @@ def test_time_limit_is_shared_between_outputs():
     assert res.solve_time < 0.6 + 0.5
 
 
+def test_time_left_by_a_finished_output_goes_to_the_unfinished_one():
+    hard = instance(200, 6, 40, 1e-5, bias=True, seed=3)
+    Y = np.stack([hard.y, np.zeros_like(hard.y)], axis=1)  # the second output is solved at once (zero weights)
+    problem = rc.ReLUProblem(hard.X, Y, hard.patterns, hard.lam)
+    res = solve_al(problem, tol=1e-12, feas_tol=1e-12, time_limit=0.6)
+    order = [k for k in res.history["output"] if k >= 0]
+    # output 0 runs out of its half, output 1 finishes, then output 0 goes on with what is left
+    assert 1 in order and 0 in order[order.index(1):]
+    assert res.history["time"][-2] > 0.45
+
+
 def test_deadline_share_splits_the_time_left():
     clock = Deadline(10.0)
     part = clock.share(4)
