@@ -190,3 +190,16 @@ def test_conic_bound_is_tightened_by_a_polish():
     assert res.lower_bound <= ref.objective * (1 + 1e-9)
     assert res.info["bound_polish_time"] >= 0
     assert np.max(rc.duality.grelu_constraint_values(problem.operator, res.dual)) <= problem.lam * (1 + 1e-12)
+
+
+def test_warm_start_from_a_smaller_support_is_certified():
+    # the previous point of a path misses groups of this one; on this seed FISTA has not found one
+    # of them when the support first holds, and the refinement adds it
+    problem = planted_problem(rc.GatedReLUProblem, 60, 4, 20, 3e-3, bias=True, seed=2)
+    larger = rc.GatedReLUProblem(problem.X, problem.y, problem.patterns, lam=6e-3)
+    start = solve_fista(larger, tol=1e-10).weights
+    ref = problem.solve(solver="clarabel", tol=1e-10)
+    res = solve_fista(problem, tol=1e-10, weights0=start)
+    assert res.status is SolveStatus.OPTIMAL and res.relative_gap <= 1e-10
+    assert res.info["polishes"] == 1 and res.info["entered"] >= 1
+    assert abs(res.objective - ref.objective) <= 1e-7 * ref.objective

@@ -252,3 +252,52 @@ def test_masked_polish_refines_each_output():
     assert stats["steps"] >= 2
     assert cert.relative_gap <= 1e-10
     assert abs(cert.objective - ref.objective) <= 1e-7 * ref.objective
+
+
+def _previous_path_point(problem: rc.GatedReLUProblem, factor: float = 2.0) -> np.ndarray:
+    """The certified solution at ``factor`` times ``problem.lam``: a warm start whose support misses groups."""
+    larger = rc.GatedReLUProblem(problem.X, problem.y, problem.patterns, lam=factor * problem.lam)
+    return solve_fista(larger, tol=1e-10).weights
+
+
+@pytest.mark.parametrize(("make", "seed"), [(_problem, 0), (_problem, 1), (_problem, 2),
+                                            (_masked_problem, 1), (_masked_problem, 2), (_masked_problem, 3)])
+def test_growth_finds_the_groups_the_start_misses(make, seed):
+    from relu_convex.solvers.newton import entering_groups
+
+    problem = make(seed, 1e-2)
+    ref = problem.solve(solver="clarabel", tol=1e-10)
+    start = _previous_path_point(problem)
+    optimal = np.linalg.norm(solve_fista(problem, tol=1e-10).weights, axis=1) > 0
+    missing = optimal & ~(np.linalg.norm(start, axis=1) > 0)
+    assert missing.sum() >= 2
+    # the dense path (m <= n) for _problem at this lam, the masked one (m > n) for _masked_problem
+    assert (optimal.sum() * problem.d <= problem.n) == (make is _problem)
+    # on the start's support alone the refinement cannot be certified
+    assert problem.certificate(polish_grelu(problem, start, grow=0)).relative_gap > 1e-3
+    stats = {}
+    cert = problem.certificate(polish_grelu(problem, start, stats=stats))
+    assert stats["entered"] >= missing.sum()
+    assert cert.relative_gap <= 1e-9
+    assert abs(cert.objective - ref.objective) <= 1e-7 * ref.objective
+    # the entering groups violate their dual constraint, the most violated first, and their start lowers the objective
+    refined = polish_grelu(problem, start, grow=0)
+    entering, values = entering_groups(problem.X, problem.patterns, problem.y, problem.lam, refined, limit=3)
+    assert 0 < entering.size <= 3 and values.shape == (entering.size, problem.d)
+    grad = problem.operator.adjoint(problem.operator.forward(refined) - problem.y) / problem.n
+    norms = np.linalg.norm(grad, axis=1)
+    assert np.all(norms[entering] > problem.lam) and np.all(np.diff(norms[entering]) <= 0)
+    moved = refined.copy()
+    moved[entering] = values
+    assert problem.objective(moved) < problem.objective(refined)
+
+
+def test_growth_respects_the_size_limit():
+    problem = _problem(0, 1e-2)
+    start = _previous_path_point(problem)
+    size = int(np.sum(np.linalg.norm(start, axis=1) > 0))
+    n, d = problem.n, problem.d
+    assert size * d < n
+    # with max_size below n the support may grow only while m = |S| d stays within it
+    grown = polish_grelu(problem, start, max_size=size * d)
+    assert np.sum(np.linalg.norm(grown, axis=1) > 0) <= size

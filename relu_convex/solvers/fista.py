@@ -180,7 +180,10 @@ def solve_fista(
         True; float64 NumPy problems only; see :mod:`relu_convex.solvers.newton`):
         after 20 unchanged checks and at least 50 iterations, or after 10
         unchanged checks when ``weights0`` is given (a warm start from a nearby
-        solution, as along a regularization path, settles sooner). A refined
+        solution, as along a regularization path, settles sooner). The
+        refinement adds the groups outside the support that violate their dual
+        constraint at its result and refines again (working-set growth,
+        :func:`~relu_convex.solvers.newton.polish_grelu`). A refined
         point is kept only if its objective is lower, and it counts as optimal
         only through the same certificate; a failed attempt delays the next one
         until the iteration count has grown by a quarter and the support has
@@ -203,7 +206,9 @@ def solve_fista(
         when the problem holds tensors; ``backend`` and ``device`` say which);
         ``lower_bound`` the largest certified
         bound seen; ``history`` has one entry per check; ``info`` has the
-        number of forward products and the final step size.
+        number of forward products, the final step size, the refinement
+        attempts (``polishes``), their time (``polish_time``) and the groups
+        the refinements added (``entered``).
 
     Raises
     ------
@@ -237,7 +242,7 @@ def solve_fista(
     if polish:
         tracker = _SupportTracker(problem, polish_size, patience=10, first=10) if weights0 is not None else \
             _SupportTracker(problem, polish_size)
-    done = {"iterations": 0, "forward": 0, "polishes": 0, "polish_time": 0.0}
+    done = {"iterations": 0, "forward": 0, "polishes": 0, "polish_time": 0.0, "entered": 0}
 
     def consider(bound: DualBound) -> None:
         if bound.value > best["bound"]:
@@ -283,6 +288,7 @@ def solve_fista(
         stats = {"steps": 0}
         refined = polish_grelu(problem, point[0], max_size=polish_size, deadline=stop_at, stats=stats)
         done["polishes"] += 1
+        done["entered"] += stats.get("entered", 0)
         if refined is not None:
             ev = smooth.evaluate(smooth.forward(refined))
             consider(smooth.lower_bound(ev, lam))
@@ -349,7 +355,8 @@ def solve_fista(
         dual=best["theta"],
         history=history.data,
         info={"forward_products": run.forward_products, "step": run.step,
-              "polishes": done["polishes"], "polish_time": done["polish_time"]},
+              "polishes": done["polishes"], "polish_time": done["polish_time"],
+              "entered": done["entered"]},
         backend=problem.backend,
         device=problem.device,
     )
