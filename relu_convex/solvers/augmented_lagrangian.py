@@ -67,7 +67,7 @@ from ..duality import DualBound, relu_constraint_values, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayAugmentedPart
 from .newton import polish_relu
-from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
+from .options import Deadline, History, check_flag, check_run_options, check_tol
 from .proximal import ArrayOps, Evaluation, Progress, fista, group_norm_sum, ops_for
 from .result import SolveResult, SolveStatus, relative_gap
 
@@ -451,16 +451,12 @@ def solve_al(
         For a bad option value (the message names the option).
     """
     _check_problem(problem)
-    tol = check_tol(tol)
+    tol, max_iter, time_limit, verbose, check_every, polish, polish_size = check_run_options(
+        tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose, check_every=check_every,
+        polish=polish, polish_size=polish_size)
     feas_tol = check_tol(feas_tol, "feas_tol")
-    max_iter = check_max_iter(max_iter)
-    time_limit = check_time_limit(time_limit)
-    verbose = check_flag(verbose, "verbose")
-    check_every = check_max_iter(check_every, "check_every")
     if nnls is not None:
         nnls = check_flag(nnls, "nnls")
-    polish = check_flag(polish, "polish")
-    polish_size = check_max_iter(polish_size, "polish_size")
     mult0 = _check_multipliers(multipliers0, problem)
     op, lam, dtype = problem.operator, problem.lam, problem.operator.dtype
     data = getattr(problem, "array_data", None)  # X's array library when not NumPy (relu_convex.backend)

@@ -44,7 +44,7 @@ from ..duality import DualBound, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayLeastSquaresPart
 from .newton import DEFAULT_MAX_SIZE, polish_grelu, refinement_size
-from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
+from .options import Deadline, History, check_run_options
 from .proximal import Evaluation, Progress, fista, group_norm_sum
 from .result import SolveResult, SolveStatus, relative_gap
 
@@ -216,13 +216,9 @@ def solve_fista(
         For a bad option value (the message names the option).
     """
     _check_problem(problem)
-    tol = check_tol(tol)
-    max_iter = check_max_iter(max_iter)
-    time_limit = check_time_limit(time_limit)
-    verbose = check_flag(verbose, "verbose")
-    check_every = check_max_iter(check_every, "check_every")
-    polish = check_flag(polish, "polish")
-    polish_size = check_max_iter(polish_size, "polish_size")
+    tol, max_iter, time_limit, verbose, check_every, polish, polish_size = check_run_options(
+        tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose, check_every=check_every,
+        polish=polish, polish_size=polish_size)
     dtype = problem.operator.dtype
     U0 = np.zeros(problem.weight_shape, dtype=dtype) if weights0 is None else problem.check_weights(weights0).astype(dtype)
 

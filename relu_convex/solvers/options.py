@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from typing import NamedTuple
 
 import numpy as np
 
 from ..data import check_positive_int, check_tol
 
-__all__ = ["check_tol", "check_max_iter", "check_time_limit", "check_flag", "Deadline", "History"]
+__all__ = ["check_tol", "check_max_iter", "check_time_limit", "check_flag", "RunOptions", "check_run_options",
+           "Deadline", "History"]
 
 
 def check_max_iter(value, name: str = "max_iter") -> int:
@@ -40,6 +42,31 @@ def check_flag(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
+
+
+class RunOptions(NamedTuple):
+    """The options every first-order solver takes, checked (see :func:`check_run_options`)."""
+
+    tol: float
+    max_iter: int
+    time_limit: float | None
+    verbose: bool
+    check_every: int
+    polish: bool
+    polish_size: int
+
+
+def check_run_options(*, tol, max_iter, time_limit, verbose, check_every, polish, polish_size) -> RunOptions:
+    """Check the options shared by ``"fista"`` and ``"al"``; raise naming the first bad one."""
+    return RunOptions(
+        tol=check_tol(tol),
+        max_iter=check_max_iter(max_iter),
+        time_limit=check_time_limit(time_limit),
+        verbose=check_flag(verbose, "verbose"),
+        check_every=check_max_iter(check_every, "check_every"),
+        polish=check_flag(polish, "polish"),
+        polish_size=check_max_iter(polish_size, "polish_size"),
+    )
 
 
 class Deadline:
