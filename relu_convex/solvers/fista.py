@@ -234,10 +234,8 @@ def solve_fista(
     polish = polish and dtype == np.float64 and data is None  # refinement runs in NumPy on the host
     # from a warm start (a nearby solution) the support settles within a few iterations:
     # refine once it has held for 10 checks instead of 20 after at least 50 iterations
-    tracker = None
-    if polish:
-        tracker = _SupportTracker(problem, polish_size, patience=10, first=10) if weights0 is not None else \
-            _SupportTracker(problem, polish_size)
+    patience, first = (10, 10) if weights0 is not None else (20, 50)
+    tracker = _SupportTracker(problem, polish_size, patience=patience, first=first) if polish else None
     done = {"iterations": 0, "forward": 0, "polishes": 0, "polish_time": 0.0, "entered": 0}
 
     def consider(bound: DualBound) -> None:

@@ -179,6 +179,14 @@ def _solve_one(problem, name: str, config: CheckConfig):
     return problem.solve(solver=name, **config.solver_options(name))
 
 
+def _method_entry(problem, name: str, ref_objective: float | None, config: CheckConfig, program: str) -> dict:
+    """Solve with one non-reference method and check it; an unavailable solver gives a ``skipped`` entry."""
+    try:
+        return _entry(_solve_one(problem, name, config), ref_objective, config, program)
+    except SolverUnavailableError as exc:
+        return {"method": name, "status": "skipped", "passed": True, "checks": {}, "message": str(exc)}
+
+
 def _applies(name: str, program: str) -> bool:
     return name in CONIC_SOLVERS or (name in FIRST_ORDER and FIRST_ORDER[name][0] == program)
 
@@ -213,13 +221,10 @@ def run_problem(spec: ProblemSpec, config: CheckConfig, config_hash: str = "") -
         for name in config.solvers:
             if name == config.reference or not _applies(name, spec.program):
                 continue
-            try:
-                res = _solve_one(problem, name, config)
-            except SolverUnavailableError as exc:
-                record["methods"].append({"method": name, "status": "skipped", "passed": True, "checks": {}, "message": str(exc)})
-                record["notes"].append(f"{name} skipped: {exc}")
-                continue
-            record["methods"].append(_entry(res, ref_obj, config, spec.program))
+            entry = _method_entry(problem, name, ref_obj, config, spec.program)
+            record["methods"].append(entry)
+            if entry["status"] == "skipped":
+                record["notes"].append(f"{name} skipped: {entry['message']}")
         if spec.program == "C-ReLU" and config.baselines and ref.weights is not None:
             width = _active_neurons(ref.weights)
             for method in config.baselines:
@@ -279,10 +284,7 @@ def resolve_methods(record: dict, names, config: CheckConfig) -> dict:
     for name in names:
         if not _applies(name, spec.program):
             continue
-        try:
-            entry = _entry(_solve_one(problem, name, config), record["reference_objective"], config, spec.program)
-        except SolverUnavailableError as exc:
-            entry = {"method": name, "status": "skipped", "passed": True, "checks": {}, "message": str(exc)}
+        entry = _method_entry(problem, name, record["reference_objective"], config, spec.program)
         at = next((i for i, m in enumerate(out["methods"]) if m["method"] == name), None)
         if at is None:
             out["methods"].append(entry)
