@@ -47,7 +47,10 @@ def test_default_grid_and_warm_start_options():
     X, y, P = make_instance(5, n=20, d=2, p=6)
     path = regularization_path(X, y, P, model="gated", num=3, ratio=0.1)
     np.testing.assert_allclose(path.lams, lam_grid(lam_max(X, y, P, "gated"), 3, 0.1))
-    assert not any(p.warm_started for p in path)  # the conic route starts cold
+    # the default C-GReLU solver, fista, starts each point after the first from the previous one
+    assert [p.warm_started for p in path] == [False, True, True]
+    conic = regularization_path(X, y, P, model="gated", solver="clarabel", num=3, ratio=0.1)
+    assert not any(p.warm_started for p in conic)  # the conic route starts cold
     w0 = np.zeros((6, 3))
     assert "weights0" not in solve_options("clarabel", weights0=w0)
     for name in WARM_START_SOLVERS:
