@@ -200,6 +200,9 @@ def scaled_dual_bound(y: np.ndarray, theta: np.ndarray, constraint_values: np.nd
     DualBound
     """
     n = y.shape[0]
+    if theta.ndim == 1:
+        return _scaled_dual_bound_1d(np.asarray(y, dtype=np.float64), np.asarray(theta, dtype=np.float64),
+                                     float(np.max(constraint_values)), lam)
     Y = y.reshape(n, -1).astype(np.float64)
     T = theta.reshape(n, -1).astype(np.float64)
     C = np.asarray(constraint_values, dtype=np.float64).reshape(T.shape[1], -1)
@@ -214,3 +217,18 @@ def scaled_dual_bound(y: np.ndarray, theta: np.ndarray, constraint_values: np.nd
     Tf = T * t
     value = float(np.sum(Tf * Y) - 0.5 * n * np.sum(Tf * Tf))
     return DualBound(value=value, theta=Tf.reshape(theta.shape), scale=t.reshape(() if theta.ndim == 1 else (-1,)))
+
+
+def _scaled_dual_bound_1d(y: np.ndarray, theta: np.ndarray, cmax: float, lam: float) -> DualBound:
+    """:func:`scaled_dual_bound` for one output (``theta`` of shape (n,)), in a few scalar operations.
+
+    The solvers call it at every check, where the general path's array
+    bookkeeping costs more than the products on small problems.
+    """
+    n = y.shape[0]
+    s = lam / cmax if cmax > lam else 1.0
+    ty, tt = float(theta @ y), float(theta @ theta)
+    t = min(max(ty / (n * tt), 0.0), s) if tt > 0.0 else 0.0
+    Tf = theta * t
+    value = float(Tf @ y) - 0.5 * n * float(Tf @ Tf)
+    return DualBound(value=value, theta=Tf, scale=np.asarray(t))

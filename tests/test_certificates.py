@@ -219,3 +219,22 @@ def test_property_relu_bound_below_optimum_and_repair_above(args):
     cert = problem.certificate(point)
     assert cert.lower_bound <= ref.upper_bound + slack(ref.upper_bound)
     assert cert.upper_bound >= ref.lower_bound - slack(ref.lower_bound)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 2**31 - 1), st.floats(0.0, 3.0), st.booleans())
+def test_single_output_scaled_bound_matches_the_general_path(n, seed, spread, zero_theta):
+    # the one-output shortcut of scaled_dual_bound against the (n, 1) path it replaces
+    from relu_convex.duality import scaled_dual_bound
+
+    rng = np.random.default_rng(seed)
+    y, lam = rng.standard_normal(n), float(rng.uniform(0.01, 1.0))
+    theta = np.zeros(n) if zero_theta else rng.standard_normal(n) / n
+    values = spread * np.abs(rng.standard_normal(7))
+    one = scaled_dual_bound(y, theta, values, lam)
+    general = scaled_dual_bound(y[:, None], theta[:, None], values[None], lam)
+    assert one.value == pytest.approx(general.value, rel=1e-12, abs=1e-15)
+    np.testing.assert_allclose(one.theta, general.theta[:, 0], rtol=1e-12, atol=0.0)  # summation order
+    assert one.scale.shape == () and float(one.scale) == pytest.approx(float(general.scale[0]), rel=1e-12)
+    # a feasible scaled point: its constraint values stay within lam
+    assert np.max(values) * float(one.scale) <= lam * (1 + 1e-12)
