@@ -167,3 +167,15 @@ def test_same_settings_with_another_problem_list_reuse_records(tmp_path):
     # other settings are still refused
     with pytest.raises(ValueError, match="another configuration"):
         run_suite(specs[1:], small_config(baselines=(), rtol=1e-4), tmp_path, progress=False)
+
+
+def test_read_records_last_wins_skips_torn_lines_and_filters(tmp_path):
+    from relu_convex.validation.runner import read_records
+
+    path = tmp_path / "records.jsonl"
+    assert read_records(path) == {}  # no file yet: nothing to resume
+    path.write_text('{"id": "a", "v": 1, "config_hash": "h1"}\n\n{"id": "b", "v": 2, "config_hash": "h2"}\n'
+                    '{"id": "a", "v": 3, "config_hash": "h1"}\n{"id": "c", "v"', encoding="utf-8")
+    records = read_records(path)
+    assert {k: r["v"] for k, r in records.items()} == {"a": 3, "b": 2}
+    assert set(read_records(path, config_hash="h2")) == {"b"}

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 from relu_convex.validation.checks import CheckConfig, resolve_methods
+from relu_convex.validation.runner import read_records
 
 
 def _config(run_dir: Path) -> CheckConfig:
@@ -34,16 +35,6 @@ def _config(run_dir: Path) -> CheckConfig:
     raw = info["config"]
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     return CheckConfig(**fields)
-
-
-def _records(path: Path) -> dict[str, dict]:
-    out = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                out[rec["id"]] = rec  # the last record of an id wins
-    return out
 
 
 def main(argv=None) -> int:
@@ -59,13 +50,13 @@ def main(argv=None) -> int:
 
     try:
         config = _config(args.run_dir)
-        records = _records(args.run_dir / "records.jsonl")
+        records = read_records(args.run_dir / "records.jsonl")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"error: {args.run_dir} is not a readable validate run: {exc}", file=sys.stderr)
         return 2
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     datasets = None if args.datasets is None else {d.strip() for d in args.datasets.split(",")}
-    done = _records(args.out)
+    done = read_records(args.out)
     todo = [rec for rec in records.values()
             if rec.get("error") is None and rec.get("reference_objective") is not None
             and (args.program is None or rec["program"] == args.program)

@@ -16,23 +16,19 @@ writes the performance profile of the records.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from relu_convex.validation.runner import read_records
+
 
 def load(path) -> dict[str, dict]:
-    """Records by problem id (the last record of an id wins)."""
-    records = {}
-    with open(path) as fh:
-        for line in fh:
-            line = line.strip()
-            if line:
-                rec = json.loads(line)
-                records[rec["id"]] = rec
-    return records
+    """Records by problem id (the last record of an id wins); an error if the file is missing."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no record file {path}")
+    return read_records(path)
 
 
 def _reference(rec: dict) -> dict | None:

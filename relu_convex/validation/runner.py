@@ -27,7 +27,7 @@ from pathlib import Path
 from .checks import CheckConfig, run_problem
 from .suites import ProblemSpec
 
-__all__ = ["RunOutcome", "RecordStore", "run_suite", "connect"]
+__all__ = ["RunOutcome", "RecordStore", "read_records", "run_suite", "connect"]
 
 RECORDS = "records.jsonl"
 RUN_INFO = "run.json"
@@ -43,6 +43,38 @@ def _json_safe(value):
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         return _json_safe(value.item())
     return value
+
+
+def read_records(path, config_hash: str | None = None) -> dict[str, dict]:
+    """Records of a JSON-lines file by problem id; the last record of an id wins.
+
+    A missing file gives no records, and a torn line (from a run killed
+    mid-write) is skipped. With ``config_hash``, only the records of that
+    configuration.
+
+    Parameters
+    ----------
+    path : str or Path
+    config_hash : str, optional
+
+    Returns
+    -------
+    dict
+        ``{id: record}``.
+    """
+    path = Path(path)
+    records: dict[str, dict] = {}
+    if not path.is_file():
+        return records
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a torn line (or a blank one)
+            if isinstance(rec, dict) and "id" in rec and (config_hash is None or rec.get("config_hash") == config_hash):
+                records[rec["id"]] = rec
+    return records
 
 
 class RecordStore:
@@ -75,18 +107,7 @@ class RecordStore:
 
     def read_records(self, config_hash: str | None = None) -> dict[str, dict]:
         """Return the stored records by id (only those of ``config_hash`` when given)."""
-        records: dict[str, dict] = {}
-        if not self.records_path.is_file():
-            return records
-        with self.records_path.open(encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue  # a torn line from an interrupted write
-                if isinstance(rec, dict) and "id" in rec and (config_hash is None or rec.get("config_hash") == config_hash):
-                    records[rec["id"]] = rec
-        return records
+        return read_records(self.records_path, config_hash)
 
     def repair(self) -> None:
         """End a torn last line (a run killed mid-write) so later records start on a fresh line."""
