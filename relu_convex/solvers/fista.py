@@ -272,6 +272,7 @@ def solve_fista(
         if point is None or run.objective < point[2]:
             point = (run.x, run.products, run.objective)
         if run.reason != "callback" or relative_gap(point[2], best["bound"]) <= tol:
+            reason = run.reason
             break
         # the support settled: Newton-refine on it, certify, and go on from the better point
         started = clock.elapsed()
@@ -295,7 +296,7 @@ def solve_fista(
         done["polish_time"] += attempt
         history.record(done["iterations"], point[2], best["bound"], 0.0, clock.elapsed())
         if relative_gap(point[2], best["bound"]) <= tol or done["iterations"] >= max_iter or clock.passed():
-            run.reason = "callback" if relative_gap(point[2], best["bound"]) <= tol else (
+            reason = "callback" if relative_gap(point[2], best["bound"]) <= tol else (
                 "max_iter" if done["iterations"] >= max_iter else "time_limit")
             break
         # continue from the last iterate's momentum when it is still the best point, else restart there
@@ -304,26 +305,26 @@ def solve_fista(
         else:
             x0, P0, momentum = point[0], point[1], None
         step0 = run.step
-    run.x, run.products, run.iterations, run.forward_products = point[0], point[1], done["iterations"], done["forward"]
+    x, products, iterations = point[0], point[1], done["iterations"]
 
     # final certificate at the returned point (two products); keep the best valid bound
-    objective = problem.objective(run.x)
+    objective = problem.objective(x)
     if dtype == np.float64:
-        consider(smooth.lower_bound(smooth.evaluate(run.products), lam))
+        consider(smooth.lower_bound(smooth.evaluate(products), lam))
     else:
         # float32 products round at ~1e-7 relative, enough to overstate a bound: the
         # reported one is recomputed in float64 at the returned weights
-        bound = float64_bound(problem, run.x, best["theta"])
+        bound = float64_bound(problem, x, best["theta"])
         best["bound"], best["theta"] = bound.value, bound.theta
     lower = float(best["bound"])
     rel = relative_gap(objective, lower)
     elapsed = clock.elapsed()
-    history.record(run.iterations, objective, lower, 0.0, elapsed)
+    history.record(iterations, objective, lower, 0.0, elapsed)
     if rel <= tol:
         status, message = SolveStatus.OPTIMAL, f"certified relative gap {rel:.2e} <= tol {tol:.0e}"
-    elif run.reason == "time_limit":
+    elif reason == "time_limit":
         status, message = SolveStatus.TIME_LIMIT, f"time limit reached; certified relative gap {rel:.2e} > tol {tol:.0e}"
-    elif run.reason == "max_iter":
+    elif reason == "max_iter":
         status, message = SolveStatus.MAX_ITERATIONS, (
             f"max_iter={max_iter} reached; certified relative gap {rel:.2e} > tol {tol:.0e}"
         )
@@ -332,23 +333,23 @@ def solve_fista(
             f"the recomputed certificate gives relative gap {rel:.2e} > tol {tol:.0e} (rounding)"
         )
     if verbose:
-        print(f"fista: {status.value} after {run.iterations} iterations, {elapsed:.3g} s; {message}")
+        print(f"fista: {status.value} after {iterations} iterations, {elapsed:.3g} s; {message}")
     return SolveResult(
         status=status,
-        weights=np.asarray(run.x) if data is None else run.x,
+        weights=np.asarray(x) if data is None else x,
         objective=objective,
         lower_bound=lower,
         gap=objective - lower,
         relative_gap=rel,
-        iterations=run.iterations,
+        iterations=iterations,
         solve_time=elapsed,
         solver="fista",
         max_violation=0.0,
         message=message,
-        solver_status=run.reason,
+        solver_status=reason,
         dual=best["theta"],
         history=history.data,
-        info={"forward_products": run.forward_products, "step": run.step,
+        info={"forward_products": done["forward"], "step": run.step,
               "polishes": done["polishes"], "polish_time": done["polish_time"],
               "entered": done["entered"]},
         backend=problem.backend,
