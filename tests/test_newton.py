@@ -35,6 +35,27 @@ def test_zero_test_removes_groups_that_should_vanish():
             assert np.linalg.norm(gj) <= lam * (1 + 1e-10)
 
 
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_refinement_zeroes_the_groups_that_vanish(seed):
+    # every group starts nonzero (a rough point, its zero groups set small) and m = p d <= n: the
+    # dense path, whose block zero test and crossing-group rule remove the groups that vanish
+    problem = planted_problem(rc.GatedReLUProblem, 200, 5, 30, 5e-2, bias=True, seed=seed)
+    X, masks, n, d, p = problem.X, problem.patterns, problem.n, problem.d, problem.p
+    optimal = np.linalg.norm(problem.solve(solver="clarabel", tol=1e-10).weights, axis=1) > 1e-6
+    start = solve_fista(problem, tol=1e-2, polish=False).weights
+    zero = np.linalg.norm(start, axis=1) == 0
+    start[zero] = 1e-2 * np.random.default_rng(seed).standard_normal((zero.sum(), d))
+    assert 0 < optimal.sum() < p and p * d <= n
+    B = (masks[:, :, None] * X[:, None, :]).reshape(n, p * d)
+    out = refine_group_lasso(B, problem.y, problem.lam, start.ravel(), [d] * p)
+    assert out.converged
+    W = out.z.reshape(p, d)
+    np.testing.assert_array_equal(np.linalg.norm(W, axis=1) > 0, optimal)
+    assert np.all(W[~optimal] == 0.0)
+    assert problem.certificate(W).relative_gap <= 1e-12
+
+
 def test_multi_output_refines_each_output():
     problem = _problem(1, 1e-2, outputs=2)
     ref = problem.solve(solver="clarabel", tol=1e-10)

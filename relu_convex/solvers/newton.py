@@ -34,29 +34,33 @@ order :math:`\sqrt{\varepsilon}`, so a first-order method has to reach about
 minimizer of the right restricted problem the residual satisfies the dual
 constraints of the active groups with equality and the gap closes to rounding.
 
-Two implementations. :func:`refine_group_lasso` takes any :math:`B = [B_1 \cdots B_k]`,
-formed densely (``n * m`` numbers, :math:`m = \sum_j d_j`), forms :math:`B^\top B`
-once (:math:`n m^2` flops) and factors an :math:`m \times m` matrix per Newton
-step. :func:`refine_masked_group_lasso` is for the C-GReLU blocks
-:math:`B_j = D_j X` (:math:`D_j` a 0/1 diagonal mask, all :math:`d_j = d`) when
-:math:`m > n`: it never forms :math:`B` or :math:`B^\top B`; products go
-through the masks and the Newton system is solved by two Woodbury steps that
-factor an :math:`n \times n` and a :math:`k \times k` matrix
-(:func:`_masked_newton_direction`, :math:`n^2 k + n^3/3` flops per step).
-:func:`polish_grelu` picks the dense path when :math:`m \le n` and the masked
-one otherwise, so a step factors a matrix of order :func:`refinement_size`
-:math:`= \min(m, n)`, which callers bound (:data:`DEFAULT_MAX_SIZE`).
+One iteration, :func:`_refine`, on two representations of :math:`B` (a
+:class:`_GroupSystem` gives products, Newton directions and the restriction to
+fewer groups). :func:`refine_group_lasso` (:class:`_DenseSystem`) takes any
+:math:`B = [B_1 \cdots B_k]`, formed densely (``n * m`` numbers,
+:math:`m = \sum_j d_j`), forms :math:`B^\top B` once (:math:`n m^2` flops) and
+factors an :math:`m \times m` matrix per Newton step.
+:func:`refine_masked_group_lasso` (:class:`_MaskedSystem`) is for the C-GReLU
+blocks :math:`B_j = D_j X` (:math:`D_j` a 0/1 diagonal mask, all
+:math:`d_j = d`) when :math:`m > n`: it never forms :math:`B` or
+:math:`B^\top B`; products go through the masks and the Newton system is
+solved by two Woodbury steps that factor an :math:`n \times n` and a
+:math:`k \times k` matrix (:func:`_masked_newton_direction`,
+:math:`n^2 k + n^3/3` flops per step). :func:`polish_grelu` picks the dense
+path when :math:`m \le n` and the masked one otherwise, so a step factors a
+matrix of order :func:`refinement_size` :math:`= \min(m, n)`, which callers
+bound (:data:`DEFAULT_MAX_SIZE`).
 
-The masked path also tests for vanishing groups more eagerly than the single
+The iteration also tests for vanishing groups more eagerly than the single
 proximal step (whose threshold :math:`\lambda / L` with :math:`L = \|B\|^2/n`
 is tiny when many groups overlap): before the proximal step, the groups that a
-proximal step on their own block alone (step :math:`1/L_X`,
-:math:`L_X = \|X\|^2/n \ge \|D_j X\|^2/n`) would set to zero are zeroed
-together when that lowers the objective; and a group that a Newton step would
-carry past the origin (:math:`\langle z_j + \Delta_j, z_j\rangle \le 0`) is
-tried at zero, with the rest of the full step, before backtracking. Without
-these, a support with one group too many took 10 to 30 backtracked Newton steps
-on the benchmark instance (n=2000, d=50) instead of 4.
+proximal step on their own block alone (step :math:`1/L_j`,
+:math:`L_j \ge \|B_j\|^2/n`) would set to zero are zeroed together when that
+lowers the objective; and a group that a Newton step would carry past the
+origin (:math:`\langle z_j + \Delta_j, z_j\rangle \le 0`) is tried at zero,
+with the rest of the full step, before backtracking. Without these, a support
+with one group too many took 10 to 30 backtracked Newton steps on the masked
+benchmark instance (n=2000, d=50) instead of 4.
 
 Working-set growth (:func:`polish_grelu`, :func:`entering_groups`): the
 restriction can also miss groups, e.g. when the start is the solution at the
@@ -86,12 +90,12 @@ __all__ = ["NewtonRefinement", "refine_group_lasso", "refine_masked_group_lasso"
 
 @dataclass
 class NewtonRefinement:
-    """Outcome of :func:`refine_group_lasso`.
+    """Outcome of :func:`refine_group_lasso` and :func:`refine_masked_group_lasso`.
 
     Attributes
     ----------
     z : ndarray, shape (m,)
-        The refined restricted variables (concatenated groups).
+        The refined restricted variables (concatenated groups; zero on the groups removed).
     objective : float
         The restricted objective at ``z``.
     steps : int
@@ -109,174 +113,6 @@ class NewtonRefinement:
     converged: bool
 
 
-def _objective(B: np.ndarray, y: np.ndarray, lam: float, z: np.ndarray, starts: np.ndarray) -> float:
-    r = B @ z - y
-    norms = np.sqrt(np.add.reduceat(z * z, starts)) if z.size else np.zeros(0)
-    return 0.5 * float(r @ r) / y.shape[0] + lam * float(np.sum(norms))
-
-
-def _largest_eigenvalue(G: np.ndarray, iterations: int = 30) -> float:
-    """An upper estimate of the largest eigenvalue of the PSD matrix ``G`` (power iteration, padded by 5%)."""
-    v = np.random.default_rng(0).standard_normal(G.shape[0])
-    value = 0.0
-    for _ in range(iterations):
-        w = G @ v
-        value = float(np.linalg.norm(w))
-        if value == 0.0:
-            return 1.0
-        v = w / value
-    return 1.05 * value
-
-
-def refine_group_lasso(
-    B: np.ndarray,
-    y: np.ndarray,
-    lam: float,
-    z0: np.ndarray,
-    sizes,
-    *,
-    max_steps: int = 50,
-    gtol: float = 1e-13,
-    deadline: float | None = None,
-) -> NewtonRefinement:
-    r"""Minimize the restricted group lasso by damped Newton steps from ``z0``.
-
-    Parameters
-    ----------
-    B : ndarray, shape (n, m)
-        The columns of the active groups, side by side.
-    y : ndarray, shape (n,)
-        Targets.
-    lam : float
-        Weight of the group norms (> 0).
-    z0 : ndarray, shape (m,)
-        Starting point; every group should be nonzero.
-    sizes : sequence of int
-        Group sizes :math:`d_j` (summing to ``m``), in column order.
-    max_steps : int
-        Newton steps at most.
-    gtol : float
-        Stop once :math:`\|g\|_\infty` is below ``gtol`` times the scale
-        :math:`\|B^\top y\|_\infty / n + \lambda`.
-    deadline : float, optional
-        A :func:`time.perf_counter` value after which no further Newton step
-        starts (the first always does).
-
-    Returns
-    -------
-    NewtonRefinement
-    """
-    n, m = B.shape
-    all_sizes = np.asarray(sizes, dtype=np.intp)
-    all_starts = np.concatenate([[0], np.cumsum(all_sizes)[:-1]]).astype(np.intp)
-    gram_all = B.T @ B
-    gram_all /= n
-    Bty_all = B.T @ y / n
-    scale = float(np.max(np.abs(Bty_all), initial=0.0)) + lam
-    z_all = np.array(z0, dtype=np.float64, copy=True)
-    keep = np.ones(all_sizes.size, dtype=bool)
-
-    def restrict():
-        cols = np.concatenate([np.arange(s, s + dj) for s, dj in zip(all_starts[keep], all_sizes[keep], strict=True)]
-                              or [np.zeros(0, dtype=np.intp)])
-        sz = all_sizes[keep]
-        st = np.concatenate([[0], np.cumsum(sz)[:-1]]).astype(np.intp)
-        return cols, sz, st, np.repeat(np.arange(sz.size), sz), gram_all[np.ix_(cols, cols)], Bty_all[cols]
-
-    def block_entries(sz, st):
-        """Row, column, group and identity flag of every entry inside the diagonal blocks."""
-        if sz.size == 0:
-            empty = np.zeros(0, dtype=np.intp)
-            return empty, empty, empty, np.zeros(0)
-        rows = np.concatenate([np.repeat(np.arange(s, s + dj), dj) for s, dj in zip(st, sz, strict=True)])
-        cols_ = np.concatenate([np.tile(np.arange(s, s + dj), dj) for s, dj in zip(st, sz, strict=True)])
-        group = np.repeat(np.arange(sz.size), sz * sz)
-        return rows, cols_, group, (rows == cols_).astype(np.float64)
-
-    cols, sizes, starts, group_of, gram, Bty = restrict()
-    block_rows, block_cols, block_group, block_eye = block_entries(sizes, starts)
-    z = z_all[cols]
-    Bc = B[:, cols]
-    F = _objective(Bc, y, lam, z, starts)
-    gnorm, steps, converged, stalled = np.inf, 0, False, 0
-    unit = float(np.trace(gram_all)) / max(m, 1) + lam
-    damping = 1e-10 * unit  # Levenberg-Marquardt: the Hessian is singular when m > n
-    lipschitz = _largest_eigenvalue(gram_all)
-    while steps < max_steps:
-        if steps and deadline is not None and time.perf_counter() > deadline:
-            break
-        steps += 1
-        if z.size == 0:
-            break
-        # a proximal-gradient step first: it sets exactly to zero the groups whose best
-        # value given the others is zero, which Newton steps only approach geometrically
-        v = z - (gram @ z - Bty) / lipschitz
-        vn = np.sqrt(np.add.reduceat(v * v, starts))
-        shrink = np.where(vn > lam / lipschitz, 1.0 - (lam / lipschitz) / np.maximum(vn, 1e-300), 0.0)
-        zp = v * shrink[group_of]
-        Fp = _objective(Bc, y, lam, zp, starts)
-        accepted = Fp <= F
-        if accepted:
-            z, F = zp, Fp
-        drop = shrink == 0.0
-        if accepted and np.any(drop):
-            z_all[cols] = z
-            keep[np.flatnonzero(keep)[drop]] = False
-            cols, sizes, starts, group_of, gram, Bty = restrict()
-            block_rows, block_cols, block_group, block_eye = block_entries(sizes, starts)
-            Bc = B[:, cols]
-            z = z_all[cols]
-            F = _objective(Bc, y, lam, z, starts)
-            stalled = 0
-            if z.size == 0:
-                break
-        Gz = gram @ z
-        norms = np.sqrt(np.add.reduceat(z * z, starts))
-        zbar = z / norms[group_of]
-        g = Gz - Bty + lam * zbar
-        gnorm = float(np.max(np.abs(g), initial=0.0))
-        if gnorm <= gtol * scale:
-            converged = True
-            break
-        # H = gram + lam blockdiag((I - zbar zbar^T) / ||z_j||) + damping I, the blocks scattered at once
-        H = gram.copy()
-        H[block_rows, block_cols] += (lam / norms)[block_group] * (block_eye - zbar[block_rows] * zbar[block_cols])
-        H[np.diag_indices(H.shape[0])] += damping
-        try:
-            factor = scipy.linalg.cho_factor(H, overwrite_a=True, check_finite=False)
-        except np.linalg.LinAlgError:
-            damping *= 100.0
-            continue
-        delta = -scipy.linalg.cho_solve(factor, g, check_finite=False)
-        slope = float(g @ delta)
-        if not slope < 0.0:
-            damping *= 100.0
-            continue
-        t = 1.0
-        while t > 1e-6:
-            candidate = z + t * delta
-            Fc = _objective(Bc, y, lam, candidate, starts)
-            if Fc <= F + 1e-4 * t * slope:
-                break
-            t *= 0.25
-        if t <= 1e-6:
-            damping *= 100.0  # a shorter, better-conditioned step next time
-            stalled += 1
-            if stalled >= 4 or damping > 1e6 * unit:
-                break
-            continue
-        damping = max(damping * (0.1 if t == 1.0 else 10.0), 1e-14 * unit)
-        stalled = stalled + 1 if F - Fc <= 1e-15 * abs(F) else 0
-        z, F = candidate, Fc
-        if stalled >= 4:
-            break  # no progress left at this precision
-    z_all[:] = 0.0
-    z_all[cols] = z
-    z = z_all
-    return NewtonRefinement(z=z, objective=F, steps=steps, gradient_norm=gnorm, converged=converged)
-
-
-# -- the masked (structured) path: B_j = D_j X, m > n --------------------------------------------
 
 def refinement_size(n: int, groups: int, d: int) -> int:
     r"""Order of the largest matrix a refinement of ``groups`` groups of size ``d`` factors per Newton step.
@@ -299,24 +135,6 @@ def _masked_adjoint(X: np.ndarray, masks: np.ndarray, r: np.ndarray) -> np.ndarr
     """:math:`B^\\top r`, blocks :math:`X^\\top D_j r`, shape (k, d)."""
     return (masks * r[:, None]).T @ X
 
-
-def _masked_objective(X, masks, y, lam, Z) -> tuple[float, np.ndarray]:
-    r = _masked_forward(X, masks, Z) - y
-    return 0.5 * float(r @ r) / y.shape[0] + lam * float(np.sum(np.linalg.norm(Z, axis=1))), r
-
-
-def _masked_lipschitz(X: np.ndarray, masks: np.ndarray, iterations: int = 30) -> float:
-    r"""An upper estimate of :math:`\|B\|_2^2 / n` by power iteration on :math:`B^\top B` (products only; padded by 5%)."""
-    n = X.shape[0]
-    V = np.random.default_rng(0).standard_normal((masks.shape[1], X.shape[1]))
-    value = 0.0
-    for _ in range(iterations):
-        Wv = _masked_adjoint(X, masks, _masked_forward(X, masks, V))
-        value = float(np.linalg.norm(Wv))
-        if value == 0.0:
-            return 1.0
-        V = Wv / value
-    return 1.05 * value / n
 
 
 def _masked_newton_direction(X: np.ndarray, K: np.ndarray, masks: np.ndarray, g: np.ndarray, zbar: np.ndarray,
@@ -404,6 +222,389 @@ def _masked_newton_direction(X: np.ndarray, K: np.ndarray, masks: np.ndarray, g:
     return -h0_solve(g + w[:, None] * zbar)
 
 
+
+def _starts(sizes: np.ndarray) -> np.ndarray:
+    """First column of each group, shape (k,), for group sizes ``sizes`` (k,)."""
+    return (np.cumsum(sizes) - sizes).astype(np.intp)
+
+
+class _GroupSystem:
+    r"""The restricted problem's data on a support: which groups, and where their columns are.
+
+    The Newton engine (:func:`_refine`) sees the point as one vector
+    :math:`z \in \mathbb{R}^m` of the current groups' variables side by side
+    and asks a system for products and Newton directions on the current
+    support. Subclasses provide
+
+    - ``forward(z)``: :math:`Bz`, shape (n,), from ``z`` of shape (m,);
+    - ``adjoint(r)``: :math:`B^\top r`, shape (m,), from ``r`` of shape (n,);
+    - ``direction(g, zbar, c, mu)``: the solution :math:`\Delta`, shape (m,), of
+      :math:`\big(B^\top B / n + \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top)) + \mu I\big)\,\Delta = -g`
+      (raising :class:`numpy.linalg.LinAlgError` when a factorization fails);
+    - ``block_lipschitz``, shape (K,) over *all* groups: :math:`L_j \ge \|B_j\|_2^2 / n`;
+    - ``damping_scale``: the scale of the Hessian's diagonal that the damping
+      :math:`\mu` is measured in (with :math:`\lambda` added);
+    - ``_restrict()``: update their data after :meth:`select`.
+
+    Attributes
+    ----------
+    all_sizes : ndarray of int, shape (K,)
+        Sizes :math:`d_j` of all groups.
+    groups : ndarray of int, shape (k,)
+        The current groups (indices into all groups, increasing).
+    sizes, starts : ndarray of int, shape (k,)
+        Their sizes and first columns in ``z``.
+    group_of : ndarray of int, shape (m,)
+        The group (``0..k-1``) of each variable of ``z``.
+    columns : ndarray of int, shape (m,)
+        The position of each variable of ``z`` among all groups' variables.
+    """
+
+    def __init__(self, sizes) -> None:
+        self.all_sizes = np.asarray(sizes, dtype=np.intp)
+        self.all_starts = _starts(self.all_sizes)
+        self.select(np.arange(self.all_sizes.size))
+
+    def select(self, groups: np.ndarray) -> None:
+        """Make ``groups`` (indices into all groups, increasing) the current support."""
+        self.groups = groups
+        self.sizes = self.all_sizes[groups]
+        self.starts = _starts(self.sizes)
+        self.group_of = np.repeat(np.arange(groups.size), self.sizes)
+        self.columns = self.all_starts[groups][self.group_of] + np.arange(self.group_of.size) - self.starts[self.group_of]
+        self._restrict()
+
+    def _restrict(self) -> None:
+        raise NotImplementedError
+
+    def remove(self, drop: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Remove the current groups flagged in ``drop`` (bool, shape (k,)); return ``z`` on the groups left."""
+        kept = np.repeat(~drop, self.sizes)
+        self.select(self.groups[~drop])
+        return z[kept]
+
+    def norms(self, z: np.ndarray) -> np.ndarray:
+        r""":math:`(\|z_j\|)_j`, shape (k,), for ``z`` of shape (m,)."""
+        return np.sqrt(np.add.reduceat(z * z, self.starts)) if z.size else np.zeros(0)
+
+
+class _DenseSystem(_GroupSystem):
+    r"""Any :math:`B = [B_1 \cdots B_K]` held densely, with :math:`B^\top B / n` formed once.
+
+    Products cost :math:`nm` flops; a Newton direction forms
+    :math:`H = B^\top B / n + \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top)) + \mu I`
+    from the Gram matrix (the diagonal blocks scattered at once) and factors it
+    by Cholesky (:math:`m^3/3` flops): the cheaper path when :math:`m \le n`.
+    ``block_lipschitz`` is :math:`1.05\,\lambda_{\max}(B_j^\top B_j / n)` per group;
+    ``damping_scale`` the mean diagonal :math:`\mathrm{tr}(B^\top B) / (nM)`.
+
+    Parameters
+    ----------
+    B : ndarray, shape (n, M)
+        All groups' columns, side by side.
+    sizes : sequence of int
+        Group sizes (summing to ``M``), in column order.
+    """
+
+    def __init__(self, B: np.ndarray, sizes) -> None:
+        self.B_all = np.asarray(B, dtype=np.float64)
+        self.gram_all = self.B_all.T @ self.B_all
+        self.gram_all /= self.B_all.shape[0]
+        self.damping_scale = float(np.trace(self.gram_all)) / max(self.gram_all.shape[0], 1)
+        super().__init__(sizes)
+        self.block_lipschitz = np.array([1.05 * float(np.linalg.eigvalsh(self.gram_all[s:s + dj, s:s + dj])[-1])
+                                         for s, dj in zip(self.all_starts, self.all_sizes, strict=True)])
+
+    def _restrict(self) -> None:
+        self.B = self.B_all[:, self.columns]
+        self.gram = self.gram_all[np.ix_(self.columns, self.columns)]
+        # group, row and column of every entry inside the diagonal blocks, block by block, row-major
+        squares = self.sizes * self.sizes
+        self.block_group = np.repeat(np.arange(self.sizes.size), squares)
+        offset = np.arange(self.block_group.size) - np.repeat(_starts(squares), squares)
+        first, size = self.starts[self.block_group], self.sizes[self.block_group]
+        self.block_rows = first + offset // size
+        self.block_cols = first + offset % size
+        self.block_eye = (self.block_rows == self.block_cols).astype(np.float64)
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return self.B @ z
+
+    def adjoint(self, r: np.ndarray) -> np.ndarray:
+        return self.B.T @ r
+
+    def direction(self, g: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+        rows, cols = self.block_rows, self.block_cols
+        H = self.gram.copy()
+        H[rows, cols] += c[self.block_group] * (self.block_eye - zbar[rows] * zbar[cols])
+        H[np.diag_indices(H.shape[0])] += mu
+        factor = scipy.linalg.cho_factor(H, overwrite_a=True, check_finite=False)
+        return -scipy.linalg.cho_solve(factor, g, check_finite=False)
+
+
+class _MaskedSystem(_GroupSystem):
+    r"""The C-GReLU blocks :math:`B_j = D_j X` (all of size :math:`d`), never forming :math:`B` or :math:`B^\top B`.
+
+    Products go through the masks (:math:`nm` flops, :math:`m = kd`); a Newton
+    direction is :func:`_masked_newton_direction` (two Woodbury steps, an
+    :math:`n \times n` and a :math:`k \times k` Cholesky factorization,
+    :math:`n^2 k + n^3/3` flops): the cheaper path when :math:`m > n`.
+    ``block_lipschitz`` is :math:`L_X = 1.05\,\lambda_{\max}(X^\top X)/n \ge \|D_j X\|_2^2/n`
+    for every group; ``damping_scale`` is :math:`\mathrm{tr}(B^\top B) / (nK)`, the mean of
+    :math:`\|D_j X\|_F^2 / n` (:math:`d` times the mean diagonal, the scale this path was tuned with).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    masks : ndarray, shape (n, K)
+        All groups' masks (bool or 0/1).
+    gram : ndarray, shape (n, n), optional
+        :math:`XX^\top` when already computed.
+    """
+
+    def __init__(self, X: np.ndarray, masks: np.ndarray, gram: np.ndarray | None = None) -> None:
+        self.X = np.asarray(X, dtype=np.float64)
+        n, d = self.X.shape
+        self.masks_all = np.asarray(masks, dtype=np.float64)
+        self.K = self.X @ self.X.T if gram is None else gram
+        k = self.masks_all.shape[1]
+        self.damping_scale = float(np.sum(np.einsum("nd,nd->n", self.X, self.X) @ self.masks_all)) / max(n * k, 1)
+        self.block_lipschitz = np.full(k, 1.05 * float(np.linalg.eigvalsh(self.X.T @ self.X)[-1]) / n)
+        super().__init__(np.full(k, d))
+
+    def _restrict(self) -> None:
+        self.masks = self.masks_all[:, self.groups]
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return _masked_forward(self.X, self.masks, z.reshape(-1, self.X.shape[1]))
+
+    def adjoint(self, r: np.ndarray) -> np.ndarray:
+        return _masked_adjoint(self.X, self.masks, r).ravel()
+
+    def direction(self, g: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+        d = self.X.shape[1]
+        return _masked_newton_direction(self.X, self.K, self.masks, g.reshape(-1, d), zbar.reshape(-1, d), c, mu).ravel()
+
+
+def _objective(system: _GroupSystem, y: np.ndarray, lam: float, z: np.ndarray) -> tuple[float, np.ndarray]:
+    r"""The restricted objective at ``z`` (m,) and the residual :math:`r = Bz - y`, shape (n,)."""
+    r = system.forward(z) - y
+    return 0.5 * float(r @ r) / y.shape[0] + lam * float(np.sum(system.norms(z))), r
+
+
+def _lipschitz(system: _GroupSystem, n: int, iterations: int = 30) -> float:
+    r"""An upper estimate of :math:`\|B\|_2^2 / n` by power iteration on :math:`B^\top B` (products only; padded by 5%)."""
+    v = np.random.default_rng(0).standard_normal(system.group_of.size)
+    value = 0.0
+    for _ in range(iterations):
+        w = system.adjoint(system.forward(v))
+        value = float(np.linalg.norm(w))
+        if value == 0.0:
+            return 1.0
+        v = w / value
+    return 1.05 * value / n
+
+
+def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, max_steps: int, gtol: float,
+            deadline: float | None) -> NewtonRefinement:
+    r"""The Newton engine of :func:`refine_group_lasso` and :func:`refine_masked_group_lasso`.
+
+    Each step, on the current support of ``system`` (groups removed from it
+    stay at zero):
+
+    1. block zero test: the groups :math:`j` that a proximal step on their own
+       block alone (step :math:`1/L_j`, ``system.block_lipschitz``) sets to
+       zero, :math:`\|L_j z_j - \nabla_j\| \le \lambda`, are zeroed together
+       and removed when that lowers the objective;
+    2. one proximal-gradient step (step :math:`1/L`, :math:`L \ge \|B\|^2/n`),
+       kept when it lowers the objective; the groups it zeroes are removed;
+    3. stop when :math:`\|g\|_\infty \le` ``gtol`` times
+       :math:`\|B^\top y\|_\infty / n + \lambda`;
+    4. a damped Newton direction :math:`\Delta` (``system.direction``, damping
+       :math:`\mu` raised 100x on a failed factorization or a non-descent
+       direction); when the predicted decrease :math:`-g^\top\Delta` is below
+       the objective's rounding, the full step is taken (unless it raises the
+       objective beyond rounding or zeroes a group) and the iteration stops;
+    5. crossing groups: the groups that the full step carries past the origin
+       (:math:`\langle z_j + \Delta_j, z_j\rangle \le 0`) are tried at zero with
+       the rest of the full step, and removed if that passes the Armijo test;
+    6. else an Armijo backtracking search (factor 1/4, down to :math:`10^{-6}`)
+       on :math:`z + t\Delta`; :math:`\mu` is divided by 10 after a full step,
+       multiplied by 10 after a shortened one and by 100 after a failed search.
+
+    The iteration stops after four failed searches or steps that lower the
+    objective by less than its rounding, or when :math:`\mu` exceeds
+    :math:`10^6` times the Hessian's diagonal scale.
+
+    Parameters
+    ----------
+    system : _GroupSystem
+        The restricted problem on all groups of ``z0``; its support shrinks as groups are removed.
+    y : ndarray, shape (n,)
+    lam : float
+    z0 : ndarray, shape (M,)
+        Starting point, all groups' variables side by side.
+    max_steps, gtol, deadline
+        As in :func:`refine_group_lasso`.
+
+    Returns
+    -------
+    NewtonRefinement
+        ``z`` of shape (M,), zero on the removed groups.
+    """
+    n = y.shape[0]
+    z = np.array(z0, dtype=np.float64, copy=True).ravel()
+    size = z.size
+    scale = float(np.max(np.abs(system.adjoint(y)), initial=0.0)) / n + lam
+    unit = system.damping_scale + lam
+    damping = 1e-10 * unit  # Levenberg-Marquardt: the Hessian is singular when m > n
+    lipschitz = _lipschitz(system, n)
+    F, r = _objective(system, y, lam, z)
+    gnorm, steps, converged, stalled = np.inf, 0, False, 0
+    while steps < max_steps:
+        if steps and deadline is not None and time.perf_counter() > deadline:
+            break
+        steps += 1
+        if z.size == 0:
+            break
+        grad = system.adjoint(r) / n
+        zero = system.norms(system.block_lipschitz[system.groups][system.group_of] * z - grad) <= lam
+        if np.any(zero) and not np.all(zero):
+            zt = np.where(zero[system.group_of], 0.0, z)
+            Ft, rt = _objective(system, y, lam, zt)
+            if Ft <= F:
+                z, F, r = system.remove(zero, zt), Ft, rt
+                grad = system.adjoint(r) / n
+                stalled = 0
+        # a proximal-gradient step: it sets exactly to zero the groups whose best value given
+        # the others is zero, which Newton steps only approach geometrically
+        v = z - grad / lipschitz
+        vn = system.norms(v)
+        shrink = np.where(vn > lam / lipschitz, 1.0 - (lam / lipschitz) / np.maximum(vn, 1e-300), 0.0)
+        zp = v * shrink[system.group_of]
+        Fp, rp = _objective(system, y, lam, zp)
+        if Fp <= F:
+            z, F, r = zp, Fp, rp
+            drop = shrink == 0.0
+            if np.any(drop):
+                z = system.remove(drop, z)
+                stalled = 0
+                if z.size == 0:
+                    break
+            grad = system.adjoint(r) / n
+        norms = system.norms(z)
+        zbar = z / norms[system.group_of]
+        g = grad + lam * zbar
+        gnorm = float(np.max(np.abs(g), initial=0.0))
+        if gnorm <= gtol * scale:
+            converged = True
+            break
+        try:
+            delta = system.direction(g, zbar, lam / norms, damping)
+        except np.linalg.LinAlgError:
+            damping *= 100.0
+            continue
+        slope = float(g @ delta)
+        if not slope < 0.0:
+            damping *= 100.0
+            continue
+        if -slope <= 1e-15 * abs(F):
+            # the predicted decrease is below the objective's rounding, where a line search only
+            # sees noise: take the full step, which brings the gradient to rounding (unless it
+            # raises the objective beyond rounding or zeroes a group), and stop
+            candidate = z + delta
+            Fc, rc_ = _objective(system, y, lam, candidate)
+            cnorms = system.norms(candidate)
+            if Fc <= F + 1e-14 * abs(F) and np.all(cnorms > 0.0):
+                z, F, r = candidate, Fc, rc_
+                g = system.adjoint(r) / n + lam * z / cnorms[system.group_of]
+                gnorm = float(np.max(np.abs(g), initial=0.0))
+                converged = gnorm <= gtol * scale
+            break
+        # a group that the full step carries past the origin is heading for zero, where the Newton
+        # model (smooth only away from z_j = 0) is wrong: try the full step with those groups at
+        # zero, which removes them, before backtracking
+        cross = np.add.reduceat((z + delta) * zbar, system.starts) <= 0.0
+        if np.any(cross) and not np.all(cross):
+            zt = np.where(cross[system.group_of], 0.0, z + delta)
+            Ft, rt = _objective(system, y, lam, zt)
+            if Ft <= F + 1e-4 * slope:
+                z, F, r = system.remove(cross, zt), Ft, rt
+                damping = max(damping * 0.1, 1e-14 * unit)
+                stalled = 0
+                continue
+        Bdelta = system.forward(delta)
+        t = 1.0
+        while t > 1e-6:
+            candidate = z + t * delta
+            rc_ = r + t * Bdelta
+            Fc = 0.5 * float(rc_ @ rc_) / n + lam * float(np.sum(system.norms(candidate)))
+            if Fc <= F + 1e-4 * t * slope:
+                break
+            t *= 0.25
+        if t <= 1e-6:
+            damping *= 100.0  # a shorter, better-conditioned step next time
+            stalled += 1
+            if stalled >= 4 or damping > 1e6 * unit:
+                break
+            continue
+        damping = max(damping * (0.1 if t == 1.0 else 10.0), 1e-14 * unit)
+        Fc, rc_ = _objective(system, y, lam, candidate)  # residual recomputed, not accumulated
+        stalled = stalled + 1 if F - Fc <= 1e-15 * abs(F) else 0
+        z, F, r = candidate, Fc, rc_
+        if stalled >= 4:
+            break  # no progress left at this precision
+    z_all = np.zeros(size)
+    z_all[system.columns] = z
+    return NewtonRefinement(z=z_all, objective=F, steps=steps, gradient_norm=gnorm, converged=converged)
+
+
+def refine_group_lasso(
+    B: np.ndarray,
+    y: np.ndarray,
+    lam: float,
+    z0: np.ndarray,
+    sizes,
+    *,
+    max_steps: int = 50,
+    gtol: float = 1e-13,
+    deadline: float | None = None,
+) -> NewtonRefinement:
+    r"""Minimize the restricted group lasso by damped Newton steps from ``z0``, with :math:`B` given densely.
+
+    The iteration of :func:`_refine` on :class:`_DenseSystem`: :math:`B^\top B`
+    formed once (:math:`nm^2` flops) and an :math:`m \times m` Cholesky
+    factorization per Newton step, the cheaper path when :math:`m \le n`.
+
+    Parameters
+    ----------
+    B : ndarray, shape (n, m)
+        The columns of the active groups, side by side.
+    y : ndarray, shape (n,)
+        Targets.
+    lam : float
+        Weight of the group norms (> 0).
+    z0 : ndarray, shape (m,)
+        Starting point; every group should be nonzero.
+    sizes : sequence of int
+        Group sizes :math:`d_j` (summing to ``m``), in column order.
+    max_steps : int
+        Newton steps at most.
+    gtol : float
+        Stop once :math:`\|g\|_\infty` is below ``gtol`` times the scale
+        :math:`\|B^\top y\|_\infty / n + \lambda`.
+    deadline : float, optional
+        A :func:`time.perf_counter` value after which no further Newton step
+        starts (the first always does).
+
+    Returns
+    -------
+    NewtonRefinement
+    """
+    return _refine(_DenseSystem(B, sizes), np.asarray(y, dtype=np.float64), lam, z0, max_steps=max_steps, gtol=gtol,
+                   deadline=deadline)
+
+
 def refine_masked_group_lasso(
     X: np.ndarray,
     masks: np.ndarray,
@@ -418,15 +619,11 @@ def refine_masked_group_lasso(
 ) -> NewtonRefinement:
     r"""Minimize the restricted group lasso with :math:`B_j = D_j X` by damped Newton steps, never forming :math:`B^\top B`.
 
-    The same iteration as :func:`refine_group_lasso` (a proximal-gradient step
-    that removes the groups whose best value is zero, then a damped
-    Levenberg-Marquardt Newton step with an Armijo backtracking search), for
-    the groups :math:`B_j = D_j X`, :math:`D_j = \mathrm{diag}(` ``masks[:, j]`` :math:`)`.
-    Products :math:`Bz` and :math:`B^\top r` go through the masks (:math:`nm`
-    flops each, :math:`m = kd`); the Lipschitz constant of the proximal step
-    comes from power iteration with them; the Newton system is solved by
-    :func:`_masked_newton_direction` (two Woodbury steps: an :math:`n \times n`
-    and a :math:`k \times k` Cholesky factorization, :math:`n^2 k + n^3/3`
+    The iteration of :func:`_refine` (as :func:`refine_group_lasso`) on
+    :class:`_MaskedSystem`, for the groups :math:`B_j = D_j X`,
+    :math:`D_j = \mathrm{diag}(` ``masks[:, j]`` :math:`)`: products go
+    through the masks (:math:`nm` flops each, :math:`m = kd`) and the Newton
+    system is solved by :func:`_masked_newton_direction` (:math:`n^2 k + n^3/3`
     flops per step). It is the cheaper path when :math:`m > n`, where the dense
     path's :math:`m^3/3` per step and :math:`nm^2` for the Gram dominate.
 
@@ -444,136 +641,17 @@ def refine_masked_group_lasso(
         Starting point; every row should be nonzero.
     gram : ndarray, shape (n, n), optional
         :math:`XX^\top` when already computed (e.g. shared by several outputs).
-    max_steps : int
-        Newton steps at most.
-    gtol : float
-        Stop once :math:`\|g\|_\infty` is below ``gtol`` times the scale
-        :math:`\|B^\top y\|_\infty / n + \lambda`.
-    deadline : float, optional
-        A :func:`time.perf_counter` value after which no further Newton step
-        starts (the first always does).
+    max_steps, gtol, deadline
+        As in :func:`refine_group_lasso`.
 
     Returns
     -------
     NewtonRefinement
         ``z`` has shape (k * d,): the rows of the refined ``Z`` concatenated.
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    n, d = X.shape
-    all_masks = np.asarray(masks, dtype=np.float64)
-    K = X @ X.T if gram is None else gram
-    Z_all = np.array(Z0, dtype=np.float64, copy=True).reshape(all_masks.shape[1], d)
-    keep = np.arange(Z_all.shape[0])
-    Mf = all_masks
-    scale = float(np.max(np.abs(_masked_adjoint(X, Mf, y)), initial=0.0)) / n + lam
-    # trace(B^T B) / (n m) + lam, the scale of the Hessian's diagonal
-    unit = float(np.sum((X * X).sum(axis=1) @ Mf)) / max(n * Mf.shape[1], 1) + lam
-    damping = 1e-10 * unit
-    lipschitz = _masked_lipschitz(X, Mf)
-    block_lipschitz = 1.05 * float(np.linalg.eigvalsh(X.T @ X)[-1]) / n
-    Z = Z_all
-    F, r = _masked_objective(X, Mf, y, lam, Z)
-    gnorm, steps, converged, stalled = np.inf, 0, False, 0
-    while steps < max_steps:
-        if steps and deadline is not None and time.perf_counter() > deadline:
-            break
-        steps += 1
-        if Z.shape[0] == 0:
-            break
-        grad = _masked_adjoint(X, Mf, r) / n
-        # block zero test: group j alone is best at zero (one proximal step of length 1/L_X on
-        # block j, L_X = ||X||^2/n >= ||D_j X||^2/n, gives zero) when ||L_X z_j - grad_j|| <= lam;
-        # all such groups are zeroed at once if that lowers the objective
-        zero = np.linalg.norm(block_lipschitz * Z - grad, axis=1) <= lam
-        if np.any(zero) and not np.all(zero):
-            Zt = np.where(zero[:, None], 0.0, Z)
-            Ft, rt = _masked_objective(X, Mf, y, lam, Zt)
-            if Ft <= F:
-                keep, Z, Mf, F, r = keep[~zero], Z[~zero], Mf[:, ~zero], Ft, rt
-                grad = _masked_adjoint(X, Mf, r) / n
-                stalled = 0
-        # proximal-gradient step: zeroes the groups whose best value given the others is zero
-        V = Z - grad / lipschitz
-        vn = np.linalg.norm(V, axis=1)
-        shrink = np.where(vn > lam / lipschitz, 1.0 - (lam / lipschitz) / np.maximum(vn, 1e-300), 0.0)
-        Zp = V * shrink[:, None]
-        Fp, rp = _masked_objective(X, Mf, y, lam, Zp)
-        accepted = Fp <= F
-        if accepted:
-            Z, F, r = Zp, Fp, rp
-            drop = shrink == 0.0
-            if np.any(drop):
-                keep, Z, Mf = keep[~drop], Z[~drop], Mf[:, ~drop]
-                stalled = 0
-                if Z.shape[0] == 0:
-                    break
-            grad = _masked_adjoint(X, Mf, r) / n
-        norms = np.linalg.norm(Z, axis=1)
-        zbar = Z / norms[:, None]
-        g = grad + lam * zbar
-        gnorm = float(np.max(np.abs(g), initial=0.0))
-        if gnorm <= gtol * scale:
-            converged = True
-            break
-        try:
-            delta = _masked_newton_direction(X, K, Mf, g, zbar, lam / norms, damping)
-        except np.linalg.LinAlgError:
-            damping *= 100.0
-            continue
-        slope = float(np.vdot(g, delta))
-        if not slope < 0.0:
-            damping *= 100.0
-            continue
-        if -slope <= 1e-15 * abs(F):
-            # the predicted decrease is below the objective's rounding, where a line search only
-            # sees noise: take the full step, which brings the gradient to rounding (unless it
-            # raises the objective beyond rounding or zeroes a group), and stop
-            candidate = Z + delta
-            Fc, rc_ = _masked_objective(X, Mf, y, lam, candidate)
-            cnorms = np.linalg.norm(candidate, axis=1)
-            if Fc <= F + 1e-14 * abs(F) and np.all(cnorms > 0.0):
-                Z, F, r = candidate, Fc, rc_
-                g = _masked_adjoint(X, Mf, r) / n + lam * Z / cnorms[:, None]
-                gnorm = float(np.max(np.abs(g), initial=0.0))
-                converged = gnorm <= gtol * scale
-            break
-        # a group that the full step carries past the origin (<z_j + delta_j, z_j> <= 0) is heading
-        # for zero, where the Newton model (smooth only away from z_j = 0) is wrong: try the full
-        # step with those groups at zero, which removes them, before backtracking
-        cross = np.einsum("kd,kd->k", Z + delta, zbar) <= 0.0
-        if np.any(cross) and not np.all(cross):
-            Zt = np.where(cross[:, None], 0.0, Z + delta)
-            Ft, rt = _masked_objective(X, Mf, y, lam, Zt)
-            if Ft <= F + 1e-4 * slope:
-                keep, Z, Mf, F, r = keep[~cross], Zt[~cross], Mf[:, ~cross], Ft, rt
-                damping = max(damping * 0.1, 1e-14 * unit)
-                stalled = 0
-                continue
-        Bdelta = _masked_forward(X, Mf, delta)
-        t = 1.0
-        while t > 1e-6:
-            candidate = Z + t * delta
-            rc_ = r + t * Bdelta
-            Fc = 0.5 * float(rc_ @ rc_) / n + lam * float(np.sum(np.linalg.norm(candidate, axis=1)))
-            if Fc <= F + 1e-4 * t * slope:
-                break
-            t *= 0.25
-        if t <= 1e-6:
-            damping *= 100.0
-            stalled += 1
-            if stalled >= 4 or damping > 1e6 * unit:
-                break
-            continue
-        damping = max(damping * (0.1 if t == 1.0 else 10.0), 1e-14 * unit)
-        Fc, rc_ = _masked_objective(X, Mf, y, lam, candidate)  # residual recomputed, not accumulated
-        stalled = stalled + 1 if F - Fc <= 1e-15 * abs(F) else 0
-        Z, F, r = candidate, Fc, rc_
-        if stalled >= 4:
-            break
-    Z_all[:] = 0.0
-    Z_all[keep] = Z
-    return NewtonRefinement(z=Z_all.ravel(), objective=F, steps=steps, gradient_norm=gnorm, converged=converged)
+    system = _MaskedSystem(X, masks, gram)
+    Z0 = np.asarray(Z0, dtype=np.float64).reshape(system.masks_all.shape[1], system.X.shape[1])
+    return _refine(system, np.asarray(y, dtype=np.float64), lam, Z0, max_steps=max_steps, gtol=gtol, deadline=deadline)
 
 
 DEFAULT_MAX_SIZE = 2500
