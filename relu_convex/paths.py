@@ -13,8 +13,10 @@ exactly when that point is dual feasible,
 :func:`regularization_path` solves the programs along a grid from large to
 small :math:`\lambda`. Solvers that accept a warm start (``"fista"``,
 ``"al"``; :data:`relu_convex.fitting.WARM_START_SOLVERS`) start each solve from
-the previous solution (``"al"`` also from its cone multipliers); the conic
-route always starts cold. Every point keeps
+the previous solution (``"al"`` also from its cone multipliers; ``"fista"``,
+on float64 data, from the first-order prediction along the solution path,
+:func:`relu_convex.solvers.newton.predict_grelu`); the conic route always
+starts cold. Every point keeps
 its weights, its certificate (objective, certified lower bound, gap) and the
 number of active neurons.
 """
@@ -31,6 +33,7 @@ from .data import check_lam, check_patterns, check_positive_int, check_X, check_
 from .duality import grelu_constraint_values, relu_constraint_values
 from .fitting import WARM_START_SOLVERS, active_neurons, check_model, default_solver, make_problem, solve_options
 from .operators import MaskedOperator
+from .solvers.newton import predict_grelu
 from .solvers.result import SolveStatus
 
 __all__ = ["PathPoint", "RegularizationPath", "lam_max", "lam_grid", "regularization_path"]
@@ -54,7 +57,8 @@ class PathPoint:
     status : SolveStatus
     iterations : int
     solve_time : float
-        Seconds spent in the solver (the certificate not included).
+        Seconds spent in the solver, with the warm-start prediction of ``"fista"`` (the
+        certificate not included).
     warm_started : bool
         Whether the solver started from the previous point.
     """
@@ -232,10 +236,15 @@ def regularization_path(
     warm = warm_start and solver.lower() in WARM_START_SOLVERS
     path = RegularizationPath(model=model, solver=solver, warm_start=warm_start)
     start = time.perf_counter()
-    previous, multipliers = None, None
+    previous, previous_lam, multipliers = None, None, None
     for lam in grid:
         problem = make_problem(model, X, y, patterns, lam, **problem_options)
         weights0 = previous if warm else None
+        predicted = time.perf_counter()
+        if weights0 is not None and solver.lower() == "fista" and X.dtype == np.float64:
+            # start from the solution path's tangent, not the previous point itself
+            weights0 = predict_grelu(problem, weights0, previous_lam)
+        predicted = time.perf_counter() - predicted
         options = solve_options(solver, tol=tol, max_iter=max_iter, weights0=weights0)
         if weights0 is not None and multipliers is not None:
             # the augmented Lagrangian's state is the pair (weights, cone multipliers):
@@ -256,11 +265,11 @@ def regularization_path(
                 n_active=active_neurons(result.weights, threshold=_activity_threshold(result.weights, X, y)),
                 status=result.status,
                 iterations=int(result.iterations),
-                solve_time=float(result.solve_time),
+                solve_time=float(result.solve_time) + predicted,
                 warm_started=weights0 is not None,
             )
         )
-        previous = result.weights
+        previous, previous_lam = result.weights, lam
         multipliers = result.info.get("multipliers") if solver.lower() == "al" else None
     path.total_time = time.perf_counter() - start
     return path

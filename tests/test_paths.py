@@ -7,6 +7,7 @@ from conftest import make_instance
 import relu_convex as rc
 from relu_convex.fitting import DEFAULT_SOLVER, WARM_START_SOLVERS, solve_options
 from relu_convex.paths import lam_grid, lam_max, regularization_path
+from relu_convex.solvers.newton import predict_grelu
 
 
 @pytest.mark.parametrize("model", ["relu", "gated"])
@@ -77,8 +78,10 @@ def test_warm_start_hands_previous_solution_to_first_order_solvers(monkeypatch):
     path = regularization_path(X, y, P, lams, model="gated", solver="fista", tol=1e-8)
     assert [p.warm_started for p in path] == [False, True, True]
     assert seen[0] is None
-    np.testing.assert_array_equal(seen[1], path[0].weights)
-    np.testing.assert_array_equal(seen[2], path[1].weights)
+    # fista starts from the prediction along the solution path at the previous point
+    for i in (1, 2):
+        expected = predict_grelu(rc.GatedReLUProblem(X, y, P, lams[i]), path[i - 1].weights, lams[i - 1])
+        np.testing.assert_array_equal(seen[i], expected)
     cold = regularization_path(X, y, P, lams, model="gated", solver="fista", tol=1e-8, warm_start=False)
     assert all(w is None for w in seen[3:]) and len(seen) == 6
     np.testing.assert_allclose(cold.objectives, path.objectives, rtol=1e-7)
@@ -125,3 +128,23 @@ def test_al_warm_start_passes_previous_multipliers(monkeypatch):
             assert c.lower_bound <= c.objective * (1 + 1e-6)
             assert abs(c.relative_gap) <= 1e-5
             assert c.max_violation <= 1e-6
+
+
+def test_path_prediction_is_second_order_accurate_on_a_fixed_support():
+    # the tangent step's error shrinks like (delta lam)^2 while the support holds, and it starts
+    # closer to the next solution than the previous solution does
+    X, y, P = make_instance(11, n=60, d=3, p=10)
+    lam0 = 0.03 * lam_max(X, y, P, "gated")
+    solve = lambda lam: rc.GatedReLUProblem(X, y, P, lam).solve(solver="fista", tol=1e-13).weights  # noqa: E731
+    U0 = solve(lam0)
+    errors = []
+    for step in (0.02, 0.01):
+        lam1 = lam0 * (1 - step)
+        U1 = solve(lam1)
+        assert np.array_equal(np.linalg.norm(U1, axis=1) > 0, np.linalg.norm(U0, axis=1) > 0)
+        predicted = predict_grelu(rc.GatedReLUProblem(X, y, P, lam1), U0, lam0)
+        errors.append(np.linalg.norm(predicted - U1))
+        assert errors[-1] < 0.1 * np.linalg.norm(U0 - U1)
+    assert errors[1] < 0.35 * errors[0]  # second order: about a quarter
+    with pytest.raises(ValueError, match="lam_from"):
+        predict_grelu(rc.GatedReLUProblem(X, y, P, lam0), U0, 0.0)
