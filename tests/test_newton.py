@@ -221,6 +221,25 @@ def test_polish_closes_the_certified_gap_and_matches_clarabel(path, build, start
     assert abs(res.objective - ref.objective) <= 1e-7 * ref.objective
 
 
+@pytest.mark.parametrize("path, build, start_tol, gap_tol", PATHS, ids=[p[0] for p in PATHS])
+@pytest.mark.parametrize("outputs", [None, 2])
+def test_polish_with_tol_stops_once_certified(path, build, start_tol, gap_tol, outputs):
+    # polish_grelu(tol=...) stops each output's refinement as soon as its certified gap is within tol:
+    # never more Newton steps than refining to the gradient tolerance, and the gap it promises holds
+    problem = build(1, 1e-3) if outputs is None else planted_problem(
+        rc.GatedReLUProblem, 40, 5, 30, 1e-3, bias=True, seed=1, outputs=outputs)
+    ref = problem.solve(solver="clarabel", tol=1e-10)
+    start = solve_fista(problem, tol=start_tol, polish=False)
+    full_stats, tol_stats = {}, {}
+    full = polish_grelu(problem, start.weights, stats=full_stats)
+    early = polish_grelu(problem, start.weights, stats=tol_stats, tol=1e-6)
+    assert tol_stats["steps"] <= full_stats["steps"]
+    cert = problem.certificate(early)
+    assert cert.relative_gap <= 1e-6
+    assert cert.lower_bound <= ref.objective * (1 + 1e-12) <= cert.objective * (1 + 1e-6 + 1e-12)
+    assert problem.certificate(full).relative_gap <= gap_tol
+
+
 def test_masked_zero_test_removes_groups_that_should_vanish():
     from relu_convex.solvers.newton import refine_masked_group_lasso
 

@@ -281,7 +281,7 @@ def solve_fista(
         budget = max(0.5 * (started - done["polish_time"]) - done["polish_time"], 0.05)
         stop_at = time.perf_counter() + budget if clock.at is None else min(time.perf_counter() + budget, clock.at)
         stats = {"steps": 0}
-        refined = polish_grelu(problem, point[0], max_size=polish_size, deadline=stop_at, stats=stats)
+        refined = polish_grelu(problem, point[0], max_size=polish_size, deadline=stop_at, stats=stats, tol=tol)
         done["polishes"] += 1
         done["entered"] += stats.get("entered", 0)
         if refined is not None:

@@ -84,6 +84,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from ..duality import scaled_dual_bound
+
 __all__ = ["NewtonRefinement", "refine_group_lasso", "refine_masked_group_lasso", "refinement_size", "entering_groups",
            "polish_grelu", "predict_grelu", "polish_relu"]
 
@@ -103,7 +105,7 @@ class NewtonRefinement:
     gradient_norm : float
         :math:`\\|g\\|_\\infty` at ``z`` (over the groups still nonzero).
     converged : bool
-        ``gradient_norm`` fell below the requested tolerance.
+        ``gradient_norm`` fell below the requested tolerance, or the caller's ``stop`` test passed.
     """
 
     z: np.ndarray
@@ -406,7 +408,7 @@ def _lipschitz(system: _GroupSystem, n: int, iterations: int = 30) -> float:
 
 
 def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, max_steps: int, gtol: float,
-            deadline: float | None) -> NewtonRefinement:
+            deadline: float | None, stop=None) -> NewtonRefinement:
     r"""The Newton engine of :func:`refine_group_lasso` and :func:`refine_masked_group_lasso`.
 
     Each step, on the current support of ``system`` (groups removed from it
@@ -419,7 +421,7 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
     2. one proximal-gradient step (step :math:`1/L`, :math:`L \ge \|B\|^2/n`),
        kept when it lowers the objective; the groups it zeroes are removed;
     3. stop when :math:`\|g\|_\infty \le` ``gtol`` times
-       :math:`\|B^\top y\|_\infty / n + \lambda`;
+       :math:`\|B^\top y\|_\infty / n + \lambda`, or when ``stop(r, F)`` is true;
     4. a damped Newton direction :math:`\Delta` (``system.direction``, damping
        :math:`\mu` raised 100x on a failed factorization or a non-descent
        direction); when the predicted decrease :math:`-g^\top\Delta` is below
@@ -444,7 +446,7 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
     lam : float
     z0 : ndarray, shape (M,)
         Starting point, all groups' variables side by side.
-    max_steps, gtol, deadline
+    max_steps, gtol, deadline, stop
         As in :func:`refine_group_lasso`.
 
     Returns
@@ -496,7 +498,7 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
         zbar = z / norms[system.group_of]
         g = grad + lam * zbar
         gnorm = float(np.max(np.abs(g), initial=0.0))
-        if gnorm <= gtol * scale:
+        if gnorm <= gtol * scale or (stop is not None and stop(r, F)):
             converged = True
             break
         try:
@@ -569,6 +571,7 @@ def refine_group_lasso(
     max_steps: int = 50,
     gtol: float = 1e-13,
     deadline: float | None = None,
+    stop=None,
 ) -> NewtonRefinement:
     r"""Minimize the restricted group lasso by damped Newton steps from ``z0``, with :math:`B` given densely.
 
@@ -596,13 +599,19 @@ def refine_group_lasso(
     deadline : float, optional
         A :func:`time.perf_counter` value after which no further Newton step
         starts (the first always does).
+    stop : callable, optional
+        ``stop(r, F)`` with the residual :math:`r = Bz - y`, shape (n,), and
+        the objective ``F`` at the current point, checked before each Newton
+        step: true ends the iteration as converged (e.g. once the caller's
+        certificate over all groups closes, before the gradient reaches ``gtol``).
 
     Returns
     -------
     NewtonRefinement
+        ``converged`` is true when the gradient test or ``stop`` ended the iteration.
     """
     return _refine(_DenseSystem(B, sizes), np.asarray(y, dtype=np.float64), lam, z0, max_steps=max_steps, gtol=gtol,
-                   deadline=deadline)
+                   deadline=deadline, stop=stop)
 
 
 def refine_masked_group_lasso(
@@ -616,6 +625,7 @@ def refine_masked_group_lasso(
     max_steps: int = 50,
     gtol: float = 1e-13,
     deadline: float | None = None,
+    stop=None,
 ) -> NewtonRefinement:
     r"""Minimize the restricted group lasso with :math:`B_j = D_j X` by damped Newton steps, never forming :math:`B^\top B`.
 
@@ -641,7 +651,7 @@ def refine_masked_group_lasso(
         Starting point; every row should be nonzero.
     gram : ndarray, shape (n, n), optional
         :math:`XX^\top` when already computed (e.g. shared by several outputs).
-    max_steps, gtol, deadline
+    max_steps, gtol, deadline, stop
         As in :func:`refine_group_lasso`.
 
     Returns
@@ -651,7 +661,8 @@ def refine_masked_group_lasso(
     """
     system = _MaskedSystem(X, masks, gram)
     Z0 = np.asarray(Z0, dtype=np.float64).reshape(system.masks_all.shape[1], system.X.shape[1])
-    return _refine(system, np.asarray(y, dtype=np.float64), lam, Z0, max_steps=max_steps, gtol=gtol, deadline=deadline)
+    return _refine(system, np.asarray(y, dtype=np.float64), lam, Z0, max_steps=max_steps, gtol=gtol, deadline=deadline,
+                   stop=stop)
 
 
 DEFAULT_MAX_SIZE = 2500
@@ -733,7 +744,8 @@ GROW_ROUNDS = 3
 
 
 def polish_grelu(problem, U: np.ndarray, *, max_size: int = DEFAULT_MAX_SIZE, max_steps: int = 30,
-                 deadline: float | None = None, stats: dict | None = None, grow: int = GROW_ROUNDS) -> np.ndarray | None:
+                 deadline: float | None = None, stats: dict | None = None, grow: int = GROW_ROUNDS,
+                 tol: float | None = None) -> np.ndarray | None:
     r"""Newton-refine C-GReLU weights on their active groups, growing the set; ``None`` if none is attempted.
 
     Each output is refined separately (the loss and the penalty separate over
@@ -773,6 +785,13 @@ def polish_grelu(problem, U: np.ndarray, *, max_size: int = DEFAULT_MAX_SIZE, ma
     grow : int
         Growth rounds at most per output (default :data:`GROW_ROUNDS`; 0 refines on ``S`` only,
         with no group entering).
+    tol : float, optional
+        Stop refining an output as soon as its certified relative gap over all
+        groups (:func:`relu_convex.duality.scaled_dual_bound` at
+        :math:`\theta = -r/n`, one adjoint product per Newton step) is at most
+        ``tol``, instead of refining to the gradient tolerance; no growth round
+        follows a certified refinement. An output within ``tol`` makes the sum
+        over outputs within ``tol`` too.
 
     Returns
     -------
@@ -800,14 +819,15 @@ def polish_grelu(problem, U: np.ndarray, *, max_size: int = DEFAULT_MAX_SIZE, ma
                 W3[k, entering] = start
                 active = np.flatnonzero(np.linalg.norm(W3[k], axis=-1) > 0.0)
             began = time.perf_counter()
+            stop = None if tol is None else _CertifiedWithin(X, masks, Y2[:, k], problem.lam, tol)
             if active.size * d <= n:
                 B = (masks[:, active, None] * X[:, None, :]).reshape(n, active.size * d)
                 out = refine_group_lasso(B, Y2[:, k], problem.lam, W3[k, active].ravel(), [d] * active.size,
-                                         max_steps=max_steps, deadline=deadline)
+                                         max_steps=max_steps, deadline=deadline, stop=stop)
             else:
                 gram = X @ X.T if gram is None else gram
                 out = refine_masked_group_lasso(X, masks[:, active], Y2[:, k], problem.lam, W3[k, active], gram=gram,
-                                                max_steps=max_steps, deadline=deadline)
+                                                max_steps=max_steps, deadline=deadline, stop=stop)
             if stats is not None:
                 stats["steps"] = stats.get("steps", 0) + out.steps
             W3[k, active] = out.z.reshape(active.size, d)
@@ -816,8 +836,28 @@ def polish_grelu(problem, U: np.ndarray, *, max_size: int = DEFAULT_MAX_SIZE, ma
             now = time.perf_counter()
             if round_ == grow or (deadline is not None and now + (now - began) / max(out.steps, 1) > deadline):
                 break
+            if stop is not None and stop.passed:
+                break
             active = np.flatnonzero(np.linalg.norm(W3[k], axis=-1) > 0.0)
     return W if refined else None
+
+
+class _CertifiedWithin:
+    """``stop(r, F)`` for :func:`_refine`: whether one output's certified relative gap over all groups is within ``tol``.
+
+    ``passed`` remembers whether it ever returned true.
+    """
+
+    def __init__(self, X: np.ndarray, masks: np.ndarray, y: np.ndarray, lam: float, tol: float) -> None:
+        self.X, self.masks, self.y, self.lam, self.tol = X, masks, y, lam, tol
+        self.passed = False
+
+    def __call__(self, r: np.ndarray, F: float) -> bool:
+        theta = -r / r.shape[0]
+        values = np.linalg.norm(_masked_adjoint(self.X, self.masks, theta), axis=1)
+        bound = scaled_dual_bound(self.y, theta, values, self.lam).value
+        self.passed = self.passed or (F - bound <= self.tol * abs(F))
+        return self.passed
 
 
 def _grelu_outputs(problem, U):
