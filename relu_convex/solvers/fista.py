@@ -35,8 +35,6 @@ as for NumPy data.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..data import to_host
@@ -48,7 +46,7 @@ from .options import Deadline, History, check_run_options
 from .proximal import Evaluation, Progress, fista, group_norm_sum
 from .result import SolveResult, SolveStatus, relative_gap
 
-__all__ = ["LeastSquaresPart", "solve_fista", "polish_lower_bound", "float64_bound"]
+__all__ = ["LeastSquaresPart", "solve_fista", "polish_lower_bound", "float64_bound", "iteration_work", "ITERATION_OVERHEAD", "ATTEMPT_WORK"]
 
 
 class LeastSquaresPart:
@@ -99,6 +97,32 @@ class LeastSquaresPart:
         return scaled_dual_bound(self.y, -r * self._inv_n, values, lam)
 
 
+ITERATION_OVERHEAD = 1e6
+"""Fixed work of one iteration (its few dozen array operations), in flop-equivalents of the products.
+
+With :data:`relu_convex.solvers.newton.NEWTON_RATE` and ``NEWTON_OVERHEAD`` it
+makes the estimated work of iterations and Newton steps comparable on small
+problems, where these fixed costs dominate (measured on one core: 110-150 us an
+iteration at n=300, d=9, p=50, whose products are 270,000 flops).
+"""
+
+
+ATTEMPT_WORK = 3e8
+"""Work a refinement attempt may always take, in flop-equivalents of products (about 50 ms on one core).
+
+On small problems, where Newton steps are cheap and an attempt's share of the
+iterations' work is a step or two, this lets a refinement converge (3 to 6 steps)
+and grow its support (15 masked steps at n=300, d=9, |S|=48); on large ones it is
+less than a step, and the share of the iterations' work decides.
+"""
+
+
+def iteration_work(problem) -> float:
+    r"""Estimated work of one iteration: a forward and an adjoint product (:math:`2npd` per output) plus :data:`ITERATION_OVERHEAD`."""
+    outputs = 1 if problem.y.ndim == 1 else problem.y.shape[1]
+    return 2.0 * problem.n * problem.p * problem.d * outputs + ITERATION_OVERHEAD
+
+
 class _SupportTracker:
     """Says when the set of nonzero groups has stayed the same long enough to refine on it.
 
@@ -106,11 +130,12 @@ class _SupportTracker:
     and the iteration count at least ``next_at``. After an attempt that did not
     certify, :meth:`backoff` moves ``next_at`` a quarter further on and sets the
     patience to the number of iterations that two Newton steps of that attempt
-    cost (at least the initial ``patience``): when a Newton step is dear (the
-    masked refinement on a large support costs as much as about 50 iterations
-    on the n=2000, d=50, p=300 benchmark) a support that holds for only a few
-    dozen iterations is usually not the final one and an attempt on it is
-    wasted, while for the small dense refinements this stays at 20 checks.
+    cost in estimated work (at least the initial ``patience``): when a Newton
+    step is dear (the masked refinement on a large support costs as much as
+    about 40 iterations on the n=2000, d=50, p=300 benchmark) a support that
+    holds for only a few dozen iterations is usually not the final one and an
+    attempt on it is wasted, while for the small dense refinements this stays
+    at 20 checks. Work, not time, so that a solve decides the same way on every run.
     """
 
     def __init__(self, problem, max_size: int, patience: int = 20, first: int = 50):
@@ -127,11 +152,11 @@ class _SupportTracker:
         groups = active.reshape(-1, active.shape[-1]).sum(axis=-1)
         return any(0 < refinement_size(self.n, int(k), self.d) <= self.max_size for k in groups)
 
-    def backoff(self, iteration: int, step_seconds: float = 0.0, iteration_seconds: float = 0.0) -> None:
-        """After an attempt at ``iteration`` whose Newton steps took ``step_seconds`` each (iterations ``iteration_seconds``)."""
+    def backoff(self, iteration: int, step_work: float = 0.0, iteration_work: float = 0.0) -> None:
+        """After an attempt at ``iteration`` whose Newton steps cost ``step_work`` each (an iteration ``iteration_work``)."""
         self.next_at, self.stable = iteration + max(self.first, iteration // 4), 0
-        if step_seconds > 0.0 and iteration_seconds > 0.0:
-            self.patience = max(self.min_patience, int(np.ceil(2.0 * step_seconds / iteration_seconds)))
+        if step_work > 0.0 and iteration_work > 0.0:
+            self.patience = max(self.min_patience, int(np.ceil(2.0 * step_work / iteration_work)))
 
 
 def _check_problem(problem) -> None:
@@ -187,7 +212,8 @@ def solve_fista(
         point is kept only if its objective is lower, and it counts as optimal
         only through the same certificate; a failed attempt delays the next one
         until the iteration count has grown by a quarter and the support has
-        held for as many iterations as two of its Newton steps took (at least 20).
+        held for as many iterations as two of its Newton steps cost (at least 20).
+        Each refinement stops as soon as its certified gap is within ``tol``.
     polish_size : int
         Largest refinement attempted, per output, as the order of the matrix a
         Newton step factors: :math:`\min(m, n)` with :math:`m` the active groups
@@ -195,9 +221,13 @@ def solve_fista(
         :math:`m > n` the masked path factors :math:`n \times n` and never forms
         the :math:`m \times m` Gram). Default
         :data:`~relu_convex.solvers.newton.DEFAULT_MAX_SIZE` (2500). Refining takes about
-        a third of the run time at most: an attempt waits until the time spent
-        refining is at most half the time spent iterating, and starts no Newton
-        step past that share (it takes at least 50 ms and one step).
+        a third of the work at most: an attempt waits until the work spent
+        refining is at most half the work of the iterations, and starts no Newton
+        step past that share or past :data:`ATTEMPT_WORK`, whichever is more (it
+        takes at least one step). Work is an estimate
+        in flops (:func:`iteration_work`,
+        :attr:`~relu_convex.solvers.newton.NewtonRefinement.work`), not a clock
+        reading, so that the same problem is solved the same way on every run.
 
     Returns
     -------
@@ -207,8 +237,9 @@ def solve_fista(
         ``lower_bound`` the largest certified
         bound seen; ``history`` has one entry per check; ``info`` has the
         number of forward products, the final step size, the refinement
-        attempts (``polishes``), their time (``polish_time``) and the groups
-        the refinements added (``entered``).
+        attempts (``polishes``), their time (``polish_time``) and estimated
+        work (``polish_work``, in flops of products), and the groups the
+        refinements added (``entered``).
 
     Raises
     ------
@@ -236,7 +267,8 @@ def solve_fista(
     # refine once it has held for 10 checks instead of 20 after at least 50 iterations
     patience, first = (10, 10) if weights0 is not None else (20, 50)
     tracker = _SupportTracker(problem, polish_size, patience=patience, first=first) if polish else None
-    done = {"iterations": 0, "forward": 0, "polishes": 0, "polish_time": 0.0, "entered": 0}
+    done = {"iterations": 0, "forward": 0, "polishes": 0, "polish_time": 0.0, "polish_work": 0.0, "entered": 0}
+    per_iteration = iteration_work(problem)
 
     def consider(bound: DualBound) -> None:
         if bound.value > best["bound"]:
@@ -257,8 +289,8 @@ def solve_fista(
                   f"bound {best['bound']:.10e}  rel gap {rel:.2e}  step {progress.step:.2e}")
         if rel <= tol:
             return True
-        # refining may take at most a third of the time (a wrong support makes it slow)
-        if tracker is None or done["polish_time"] > 0.5 * (clock.elapsed() - done["polish_time"]):
+        # refining may take at most a third of the work (a wrong support makes it slow)
+        if tracker is None or done["polish_work"] > 0.5 * iteration * per_iteration:
             return False
         return tracker.ready(progress.x, iteration)
 
@@ -276,12 +308,12 @@ def solve_fista(
             break
         # the support settled: Newton-refine on it, certify, and go on from the better point
         started = clock.elapsed()
-        # the attempt's share of the time: after it, refining has taken at most half the time
-        # spent iterating (at least 50 ms and one Newton step per output, within the time limit)
-        budget = max(0.5 * (started - done["polish_time"]) - done["polish_time"], 0.05)
-        stop_at = time.perf_counter() + budget if clock.at is None else min(time.perf_counter() + budget, clock.at)
-        stats = {"steps": 0}
-        refined = polish_grelu(problem, point[0], max_size=polish_size, deadline=stop_at, stats=stats, tol=tol)
+        # the attempt's share of the work: after it, refining has cost at most half the work of
+        # the iterations, or ATTEMPT_WORK (at least one Newton step per output; within the time limit)
+        budget = max(0.5 * done["iterations"] * per_iteration - done["polish_work"], ATTEMPT_WORK)
+        stats = {"steps": 0, "work": 0.0}
+        refined = polish_grelu(problem, point[0], max_size=polish_size, deadline=clock.at, stats=stats, tol=tol,
+                               max_work=budget)
         done["polishes"] += 1
         done["entered"] += stats.get("entered", 0)
         if refined is not None:
@@ -290,10 +322,9 @@ def solve_fista(
             F = ev.value + lam * group_norm_sum(refined)
             if F < point[2]:
                 point = (refined, ev.products, F)
-        attempt = clock.elapsed() - started
-        tracker.backoff(done["iterations"], attempt / max(stats["steps"], 1),
-                        (started - done["polish_time"]) / max(done["iterations"], 1))
-        done["polish_time"] += attempt
+        tracker.backoff(done["iterations"], stats["work"] / max(stats["steps"], 1), per_iteration)
+        done["polish_time"] += clock.elapsed() - started
+        done["polish_work"] += stats["work"]
         history.record(done["iterations"], point[2], best["bound"], 0.0, clock.elapsed())
         if relative_gap(point[2], best["bound"]) <= tol or done["iterations"] >= max_iter or clock.passed():
             reason = "callback" if relative_gap(point[2], best["bound"]) <= tol else (
@@ -350,7 +381,7 @@ def solve_fista(
         dual=best["theta"],
         history=history.data,
         info={"forward_products": done["forward"], "step": run.step,
-              "polishes": done["polishes"], "polish_time": done["polish_time"],
+              "polishes": done["polishes"], "polish_time": done["polish_time"], "polish_work": done["polish_work"],
               "entered": done["entered"]},
         backend=problem.backend,
         device=problem.device,
