@@ -227,8 +227,9 @@ def solve_fista(
         refinement adds the groups outside the support that violate their dual
         constraint at its result and refines again (working-set growth,
         :func:`~relu_convex.solvers.newton.polish_grelu`). A refined
-        point is kept only if its objective is lower, and it counts as optimal
-        only through the same certificate; a failed attempt delays the next one
+        point is kept if its objective is lower or its own bound certifies it
+        (then the returned weights' own certificate says what the status says),
+        and it counts as optimal only through the same certificate; a failed attempt delays the next one
         until the iteration count has grown by a quarter and the support has
         held for as many iterations as two of its Newton steps cost (at least 20).
         Each refinement stops as soon as its certified gap is within ``tol``.
@@ -246,7 +247,8 @@ def solve_fista(
         :data:`WARM_ATTEMPT_STEPS` steps). Work is an estimate
         in flops (:func:`iteration_work`,
         :attr:`~relu_convex.solvers.newton.NewtonRefinement.work`), not a clock
-        reading, so that the same problem is solved the same way on every run.
+        reading, so that the same problem is solved the same way on every run
+        (up to ``time_limit``, which is a clock reading).
 
     Returns
     -------
