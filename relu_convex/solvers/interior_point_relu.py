@@ -91,6 +91,7 @@ _STEP = 0.99  # fraction of the largest step to the cone boundary
 _STALL_STEP = 1e-8  # a step this short ends the run (the directions are no longer accurate)
 _SHORT_STEP = 0.1  # a combined step shorter than this tries a plain centering direction
 _CENTERING = 0.5  # the smallest centering parameter of that direction
+_POLISH_GAP = 1e-3  # polish when the certified gap first falls below this, then each 1000-fold drop
 _REFINE = 3  # iterative refinement steps per solve at most (reduced and two-block systems)
 
 
@@ -458,6 +459,41 @@ def _objective(st: _Structure, y: np.ndarray, lam: float, u: np.ndarray) -> floa
     return 0.5 * float(r @ r) / st.n + lam * float(np.sum(np.linalg.norm(u, axis=1)))
 
 
+def _polish(op: MaskedOperator, st: _Structure, y: np.ndarray, lam: float, it: _Iterate, run: _OutputRun,
+            row_scale: float, y_scale: float, tol: float, feas_tol: float) -> bool:
+    r"""Refine the iterate on its identified active set; True when that certifies the tolerances.
+
+    A group counts as active when its primal size :math:`t_j / \max_k t_k` exceeds its
+    dual slack :math:`(\hat z_{j,t} - \|\hat z_{j,u}\|)/\hat z_{j,t}`; a cone row as
+    tight when its scaled multiplier :math:`z_{jk}\max_k\|x_k\|/\lambda` exceeds its
+    scaled slack :math:`s_{jk}/(\max_k\|x_k\|\, t_j)`. The inactive groups are set to
+    zero and :func:`relu_convex.solvers.newton.polish_relu` solves the group lasso
+    restricted to the active groups with their tight rows held at zero. The refined
+    point is kept when it is feasible to ``feas_tol`` and its certified gap (with the
+    exact NNLS multipliers) is at most ``tol``; its bound is kept in any case.
+    """
+    from .newton import polish_relu
+
+    p = st.p
+    t = np.maximum(it.s_soc[:, 0], 0.0)
+    slack = (it.z_soc[:, 0] - np.linalg.norm(it.z_soc[:, 1:], axis=1)) / it.z_soc[:, 0]
+    active = t / max(float(np.max(t)), np.finfo(float).tiny) > slack
+    u = np.where(active[:, None], it.u, 0.0)
+    tight = it.z_lin * (row_scale / lam) > it.s_lin / (row_scale * np.maximum(t, np.finfo(float).tiny))[:, None]
+    estimates = np.where(tight, it.z_lin, 0.0)
+    out = polish_relu(op, y, lam, u, estimates.reshape(2, p, st.n).transpose(0, 2, 1))
+    if out is None:
+        return False
+    refined = out[0]
+    bound = _bound(op, st, y, lam, refined, estimates, nnls=True)
+    run.consider(bound)
+    violation = _violation(st, refined, y_scale, row_scale)
+    if violation <= feas_tol and relative_gap(_objective(st, y, lam, refined), run.bound) <= tol:
+        run.u, run.multipliers, run.reason = refined, estimates, "converged"
+        return True
+    return False
+
+
 def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, feas_tol: float, max_iter: int,
                   clock: Deadline, history: History, output: int, verbose: bool) -> _OutputRun:
     st = _Structure(op)
@@ -468,6 +504,7 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
     it = _initial_point(st, y, lam)
     run = _OutputRun(it.u.copy(), it.z_lin.copy())
     best_gap = np.inf
+    polish_at = _POLISH_GAP  # the next polishing attempt when the gap falls below this
     while True:
         # residuals of P x + q + G^T z = 0 and G x + s = 0
         rx_u = st.predict_adjoint(st.predict(it.u) - y) / n - st.cone_adjoint(it.z_lin) - it.z_soc[:, 1:]
@@ -493,6 +530,10 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
         if violation <= feas_tol and gap <= tol:
             run.reason = "converged"
             break
+        if gap <= polish_at:
+            polish_at = gap * _POLISH_GAP
+            if _polish(op, st, y, lam, it, run, row_scale, y_scale, tol, feas_tol):
+                break
         if run.iterations >= max_iter:
             run.reason = "max_iter"
             break
@@ -529,10 +570,11 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
                 if alpha_c > alpha:
                     alpha, (du, dt, ds_lin, ds_soc, dz_lin, dz_soc) = alpha_c, other
         except np.linalg.LinAlgError:
-            run.reason = "stalled"
-            break
+            alpha = np.nan
         if not np.isfinite(alpha) or alpha < _STALL_STEP:
             run.reason = "stalled"
+            if polish_at < _POLISH_GAP:  # polished before: once more from the last point
+                _polish(op, st, y, lam, it, run, row_scale, y_scale, tol, feas_tol)
             break
         it.u = it.u + alpha * du
         it.t = it.t + alpha * dt
