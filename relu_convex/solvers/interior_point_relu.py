@@ -83,7 +83,7 @@ import numpy as np
 from ..duality import DualBound, relu_constraint_values, scaled_dual_bound
 from ..operators import MaskedOperator
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
-from .result import SolveResult, SolveStatus, relative_gap
+from .result import SolveResult, cone_status, relative_gap
 
 __all__ = ["solve_ipm"]
 
@@ -687,18 +687,8 @@ def solve_ipm(
     history.data["output"].append(-1)
     history.data["mu"].append(max(run.mu for run in runs))
     reasons = {run.reason for run in runs}
-    detail = (f"cone violation {violation:.2e} (feas_tol {feas_tol:.0e}), "
-              f"certified relative gap {rel:.2e} (tol {tol:.0e})")
-    if violation <= feas_tol and rel <= tol:
-        status = SolveStatus.OPTIMAL
-        message = (f"cone violation {violation:.2e} <= feas_tol {feas_tol:.0e} and "
-                   f"certified relative gap {rel:.2e} <= tol {tol:.0e}")
-    elif "time_limit" in reasons:
-        status, message = SolveStatus.TIME_LIMIT, f"time limit reached; {detail}"
-    elif "max_iter" in reasons:
-        status, message = SolveStatus.MAX_ITERATIONS, f"max_iter={max_iter} reached; {detail}"
-    else:
-        status, message = SolveStatus.INACCURATE, f"the steps stalled before the tolerances were met: {detail}"
+    status, message = cone_status(violation, feas_tol, rel, tol, reasons, max_iter,
+                                  "the steps stalled before the tolerances were met")
     if verbose:
         print(f"ipm: {status.value} after {iterations} iterations, {elapsed:.3g} s; {message}")
     A = [run.multipliers[:p].T for run in runs]
