@@ -1,4 +1,4 @@
-"""Benchmark the first-order solvers ("fista", "al") against Clarabel and pyscnn.
+"""Benchmark the fast solvers ("fista", "al", "ipm") against Clarabel and pyscnn.
 
 Planted ReLU targets ``y = relu(X W) a + 0.1 * noise`` with a few random neurons,
 Gaussian ``X``, float64, ``lam = 1e-3`` and sampled gates. Parts:
@@ -8,6 +8,8 @@ Gaussian ``X``, float64, ``lam = 1e-3`` and sampled gates. Parts:
              tolerance (its objective evaluated in this package's convention).
 ``relu``     C-ReLU (n=1000, d=20, p=100): "al" to violation 1e-6 and certified
              relative gap 1e-5, Clarabel, pyscnn's AL.
+``ipm``      the ``relu`` instance solved by "ipm" (structured interior point) to the
+             same tolerances, median of ``--ipm-repeat`` runs, against Clarabel.
 ``memory``   C-GReLU (n=50000, d=100, p=1000): a few hundred FISTA iterations in a
              subprocess; peak resident memory from ``resource.getrusage``.
 ``periter``  time per iteration of "fista" and "al" against the time of the two
@@ -41,7 +43,9 @@ HERE = Path(__file__).resolve().parent
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--parts", default="grelu,relu,memory,periter", help="comma-separated: grelu, relu, memory, periter")
+    ap.add_argument("--parts", default="grelu,relu,memory,periter",
+                    help="comma-separated: grelu, relu, ipm, memory, periter")
+    ap.add_argument("--ipm-repeat", type=int, default=3, help="runs of the ipm part (the median is reported)")
     ap.add_argument("--threads", type=int, default=None, help="BLAS/OpenMP threads (set before numpy loads)")
     ap.add_argument("--pyscnn-python", default=None, help="python of a venv with pyscnn installed (skip pyscnn if absent)")
     ap.add_argument("--skip-clarabel", action="store_true", help="do not run Clarabel (minutes on the large instances)")
@@ -63,6 +67,7 @@ sys.path.insert(0, str(HERE.parent))
 import relu_convex as rc  # noqa: E402
 from relu_convex.solvers.augmented_lagrangian import AugmentedPart, solve_al  # noqa: E402
 from relu_convex.solvers.fista import solve_fista  # noqa: E402
+from relu_convex.solvers.interior_point_relu import solve_ipm  # noqa: E402
 
 
 def planted(n: int, d: int, p: int, seed: int, neurons: int = 5, noise: float = 0.1):
@@ -203,6 +208,26 @@ def bench_relu(args, report: dict) -> None:
     report["relu"] = fig
 
 
+def bench_ipm(args, report: dict) -> None:
+    """The "ipm" solver on the ``relu`` instance: median of ``--ipm-repeat`` runs, then Clarabel once."""
+    n, d, p, lam = 1000, 20, 100, 1e-3
+    X, y, gates, patterns = planted(n, d, p, args.seed)
+    problem = rc.ReLUProblem(X, y, patterns, lam)
+    print(f"\nC-ReLU  n={n} d={d} p={p} lam={lam:g}  (time s, objective, (objective - best lower bound)/objective)")
+    runs = sorted((solve_ipm(problem, tol=1e-5, feas_tol=1e-6) for _ in range(args.ipm_repeat)),
+                  key=lambda r: r.solve_time)
+    ipm = runs[len(runs) // 2]
+    fig = {"ipm_times": [r.solve_time for r in runs], "ipm_time": ipm.solve_time, "ipm_iterations": ipm.iterations,
+           "ipm_objective": ipm.objective, "ipm_violation": ipm.max_violation,
+           "ipm_relative_gap": ipm.relative_gap, "ipm_status": str(ipm.status)}
+    print(f"  ipm times over {len(runs)} runs: " + ", ".join(f"{r.solve_time:.2f}" for r in runs) + " s")
+    _against_references(args, problem, X, y, gates, patterns, ipm, "ipm (1e-5, viol 1e-6)",
+                        f"{ipm.iterations} iterations, violation {ipm.max_violation:.1e}, "
+                        f"certified gap {ipm.relative_gap:.1e}, {ipm.status}",
+                        ">= 10x", "al", fig)
+    report["ipm"] = fig
+
+
 def memory_child(n: int, d: int, p: int, iters: int) -> None:
     """Run in a fresh process: build the problem, run FISTA, print peak RSS (GiB) as JSON."""
     import resource
@@ -277,14 +302,16 @@ def main() -> None:
         memory_child(*(int(v) for v in args.memory_child))
         return
     parts = [s.strip() for s in args.parts.split(",") if s.strip()]
-    unknown = set(parts) - {"grelu", "relu", "memory", "periter"}
+    benches = {"grelu": bench_grelu, "relu": bench_relu, "ipm": bench_ipm, "memory": bench_memory,
+               "periter": bench_periter}
+    unknown = set(parts) - set(benches)
     if unknown:
-        raise SystemExit(f"--parts: unknown part(s) {sorted(unknown)}; expected grelu, relu, memory, periter")
+        raise SystemExit(f"--parts: unknown part(s) {sorted(unknown)}; expected {', '.join(benches)}")
     print(f"relu_convex {rc.__version__}, numpy {np.__version__}, threads {args.threads or 'default'}, "
           f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     report: dict = {"threads": args.threads, "load_average_start": os.getloadavg()}
     for part in parts:
-        {"grelu": bench_grelu, "relu": bench_relu, "memory": bench_memory, "periter": bench_periter}[part](args, report)
+        benches[part](args, report)
     report["load_average_end"] = os.getloadavg()
     print(f"\nload average at the end {os.getloadavg()[0]:.2f} (the machine's other jobs slow every timing)")
     if args.json:

@@ -4,7 +4,9 @@
 ``"ecos"``, ``"scs"``, ``"mosek"``) solve either program through CVXPY; the
 first-order solvers are tied to one program each: ``"fista"``
 (:func:`~relu_convex.solvers.fista.solve_fista`) solves C-GReLU and ``"al"``
-(:func:`~relu_convex.solvers.augmented_lagrangian.solve_al`) solves C-ReLU.
+(:func:`~relu_convex.solvers.augmented_lagrangian.solve_al`) solves C-ReLU, as
+does the structured interior-point method ``"ipm"``
+(:func:`~relu_convex.solvers.interior_point_relu.solve_ipm`).
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def solve(problem, solver: str = "clarabel", **options) -> SolveResult:
 # first-order solvers register here, after FIRST_ORDER exists (they import this package)
 from .augmented_lagrangian import solve_al  # noqa: E402
 from .fista import solve_fista  # noqa: E402
+from .interior_point_relu import solve_ipm  # noqa: E402
 
 FIRST_ORDER["fista"] = ("C-GReLU", solve_fista)
 FIRST_ORDER["al"] = ("C-ReLU", solve_al)
+FIRST_ORDER["ipm"] = ("C-ReLU", solve_ipm)

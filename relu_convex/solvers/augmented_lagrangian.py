@@ -69,7 +69,7 @@ from .array_parts import ArrayAugmentedPart
 from .newton import polish_relu
 from .options import Deadline, History, check_flag, check_run_options, check_tol
 from .proximal import ArrayOps, Evaluation, Progress, fista, group_norm_sum, ops_for
-from .result import SolveResult, SolveStatus, relative_gap
+from .result import SolveResult, cone_status, relative_gap
 
 __all__ = ["AugmentedPart", "solve_al"]
 
@@ -530,20 +530,8 @@ def solve_al(
     history.record(sum(r.iterations for r in runs), objective, lower, violation, elapsed)
     history.data["output"].append(-1)
     reasons = {r.reason for r in runs}
-    if violation <= feas_tol and rel <= tol:
-        status = SolveStatus.OPTIMAL
-        message = (
-            f"cone violation {violation:.2e} <= feas_tol {feas_tol:.0e} and "
-            f"certified relative gap {rel:.2e} <= tol {tol:.0e}"
-        )
-    else:
-        detail = f"cone violation {violation:.2e} (feas_tol {feas_tol:.0e}), certified relative gap {rel:.2e} (tol {tol:.0e})"
-        if "time_limit" in reasons:
-            status, message = SolveStatus.TIME_LIMIT, f"time limit reached; {detail}"
-        elif "max_iter" in reasons:
-            status, message = SolveStatus.MAX_ITERATIONS, f"max_iter={max_iter} reached; {detail}"
-        else:
-            status, message = SolveStatus.INACCURATE, f"the recomputed certificate misses the tolerances (rounding): {detail}"
+    status, message = cone_status(violation, feas_tol, rel, tol, reasons, max_iter,
+                                  "the recomputed certificate misses the tolerances (rounding)")
     if verbose:
         print(f"al: {status.value} after {sum(r.iterations for r in runs)} iterations, {elapsed:.3g} s; {message}")
     A = [r.multipliers[0] for r in runs]

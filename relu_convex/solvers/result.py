@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SolveStatus", "SolveResult", "relative_gap"]
+__all__ = ["SolveStatus", "SolveResult", "relative_gap", "cone_status"]
 
 
 class SolveStatus(str, enum.Enum):
@@ -46,6 +46,25 @@ def relative_gap(objective: float, lower_bound: float) -> float:
     if objective > 0:
         return gap / objective
     return 0.0 if gap <= 0 else float("inf")
+
+
+def cone_status(violation: float, feas_tol: float, rel: float, tol: float, reasons: set[str], max_iter: int,
+                otherwise: str) -> tuple[SolveStatus, str]:
+    """Status and message of a C-ReLU solve from its measured violation and certified gap.
+
+    ``OPTIMAL`` only when both tolerances hold; otherwise the limit that stopped
+    some output (``"time_limit"`` or ``"max_iter"`` in ``reasons``) or
+    ``INACCURATE`` with the reason ``otherwise``.
+    """
+    if violation <= feas_tol and rel <= tol:
+        return SolveStatus.OPTIMAL, (f"cone violation {violation:.2e} <= feas_tol {feas_tol:.0e} and "
+                                     f"certified relative gap {rel:.2e} <= tol {tol:.0e}")
+    detail = f"cone violation {violation:.2e} (feas_tol {feas_tol:.0e}), certified relative gap {rel:.2e} (tol {tol:.0e})"
+    if "time_limit" in reasons:
+        return SolveStatus.TIME_LIMIT, f"time limit reached; {detail}"
+    if "max_iter" in reasons:
+        return SolveStatus.MAX_ITERATIONS, f"max_iter={max_iter} reached; {detail}"
+    return SolveStatus.INACCURATE, f"{otherwise}: {detail}"
 
 
 @dataclass

@@ -1,0 +1,717 @@
+r"""The ``"ipm"`` solver for C-ReLU: a structured primal-dual interior-point method.
+
+Program. Per output (``c`` outputs are solved one after the other), with
+groups :math:`j = 1..2p` (:math:`u_j = v_i`, :math:`\sigma_j = +1` for
+:math:`j = i \le p`; :math:`u_j = w_i`, :math:`\sigma_j = -1` for
+:math:`j = p + i`), :math:`G_j = (2D_j - I) X` and an epigraph variable
+:math:`t_j` for each group norm, C-ReLU is the cone quadratic program
+
+.. math::
+
+    \min_{u, t}\ \frac{1}{2n}\|B u - y\|^2 + \lambda \sum_j t_j
+    \quad\text{s.t.}\quad G_j u_j \ge 0,\ (t_j, u_j) \in \mathcal{Q}^{d+1},
+    \qquad B u = \sum_j \sigma_j D_j X u_j,
+
+with :math:`\mathcal{Q}^{d+1}` the second-order cone. In the form
+:math:`G x + s = 0`, :math:`s \in K` (:math:`K` the product of ``2p``
+nonnegative orthants :math:`\mathbb{R}^n_+` and ``2p`` cones
+:math:`\mathcal{Q}^{d+1}`, degree :math:`2pn + 2p`) the slacks are
+:math:`s_j = G_j u_j` and :math:`\hat s_j = (t_j, u_j)`; the dual variables are
+:math:`z_j \ge 0` (the cone multipliers) and :math:`\hat z_j \in \mathcal{Q}^{d+1}`.
+
+Method. Infeasible-start path following with Nesterov-Todd scaling and
+Mehrotra's predictor-corrector, as in CVXOPT's ``coneqp`` (Vandenberghe, "The
+CVXOPT linear and quadratic cone program solvers", 2010): the scaling
+:math:`W` (diagonal :math:`\sqrt{s/z}` on the orthants, a hyperbolic
+Householder matrix on each second-order cone) gives :math:`W z = W^{-1} s =
+\lambda_W`; each iteration factors one system and solves it twice (affine
+direction, then the centered and corrected one, whose residual right-hand
+sides are scaled by :math:`1 - \sigma`, :math:`\sigma = (\mu_{aff}/\mu)^3`);
+the step is 0.99 of the largest one that keeps :math:`s, z` in the cone
+interior, computed in the scaled coordinates (closed form for each
+second-order cone, a ratio test on the orthants). The first point is CVXOPT's:
+the solution of the system below with :math:`W = I`, shifted into the interior.
+
+Newton systems. Eliminating :math:`dz` leaves
+
+.. math::
+
+    \Big(\operatorname{blockdiag}_j(H_j) + \tilde B^\top \tilde B / n\Big) dx = r,
+    \qquad H_j = \hat W_j^{-2} + \begin{pmatrix} 0 & 0 \\ 0 & X^\top
+    \operatorname{diag}(z_j / s_j) X\end{pmatrix},
+
+with :math:`\tilde B = [0, \sigma_j D_j X]_j` (no column for :math:`t`) and
+:math:`H_j` of size :math:`(d+1) \times (d+1)` (:math:`G_j^\top G_j`-type
+products need :math:`n d^2` flops a group, since :math:`(2D_j - I)^2 = I`).
+With :math:`S_j = [H_j^{-1}]_{uu} = L_j L_j^\top` and
+:math:`F = [D_j X L_j]_j` (:math:`n \times 2pd`) Woodbury's identity gives
+
+.. math::
+
+    (H + \tilde B^\top\tilde B/n)^{-1} = H^{-1} - H^{-1}\tilde B^\top
+    (n I + F F^\top)^{-1} \tilde B H^{-1},
+
+one product :math:`F F^\top` (:math:`n^2 \cdot 2pd` flops) and one Cholesky
+factorization of order :math:`n` an iteration. When :math:`2pd < n` the
+system of order :math:`2p(d+1)` is formed and factored instead
+(:math:`n (2pd)^2` flops). Every solve is followed by one step of iterative
+refinement on the reduced system.
+
+Certificate. Stationarity in :math:`u_j` reads
+:math:`\sigma_j X^\top D_j r / n - G_j^\top z_j = \hat z_{j,u}` with
+:math:`\|\hat z_{j,u}\| \le \hat z_{j,t}` and :math:`\hat z_{j,t} \to \lambda`,
+which is the C-ReLU dual constraint at :math:`\theta = -r/n` with cone
+multipliers :math:`a_i = z_i`, :math:`b_i = z_{p+i}`. At every iteration the
+bound of :func:`relu_convex.duality.scaled_dual_bound` is computed at
+:math:`\theta = (y - Bu)/n` with these multipliers (valid for any nonnegative
+multipliers); at the end also with the exact (NNLS) ones, and the larger bound
+is kept. The returned point is the primal iterate :math:`u`: its cone rows
+:math:`G_j u_j = s_j - (\text{primal residual})` are positive up to the
+residual, which shrinks with the gap; the reported violation is measured
+(:meth:`relu_convex.ReLUProblem.constraint_violation`), not assumed.
+
+Stopping. ``optimal`` requires the relative cone violation ``<= feas_tol`` and
+the certified relative gap ``<= tol``, as for ``"al"``; otherwise the status
+says which limit stopped the run (``max_iterations``, ``time_limit``) or, when
+the steps stall (numerical limits of the factorization), ``inaccurate``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..duality import DualBound, relu_constraint_values, scaled_dual_bound
+from ..operators import MaskedOperator
+from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
+from .result import SolveResult, cone_status, relative_gap
+
+__all__ = ["solve_ipm"]
+
+_STEP = 0.99  # fraction of the largest step to the cone boundary
+_STALL_STEP = 1e-8  # a step this short ends the run (the directions are no longer accurate)
+_SHORT_STEP = 0.1  # a combined step shorter than this tries a plain centering direction
+_CENTERING = 0.5  # the smallest centering parameter of that direction
+_POLISH_GAP = 1e-3  # polish when the certified gap first falls below this, then each 1000-fold drop
+_REFINE = 3  # iterative refinement steps per solve at most (reduced and two-block systems)
+
+
+def _soc_scaling(s: np.ndarray, z: np.ndarray):
+    r"""Nesterov-Todd scaling of a stack of second-order cones.
+
+    Parameters
+    ----------
+    s, z : ndarray, shape (m, k)
+        Points in the interior of :math:`\mathcal{Q}^k` (first entry the "t" part).
+
+    Returns
+    -------
+    W, W_inv : ndarray, shape (m, k, k)
+        Symmetric, with :math:`W z = W^{-1} s`.
+    lam : ndarray, shape (m, k)
+        :math:`W z`.
+    """
+    s_det = s[:, 0] ** 2 - np.einsum("mk,mk->m", s[:, 1:], s[:, 1:])
+    z_det = z[:, 0] ** 2 - np.einsum("mk,mk->m", z[:, 1:], z[:, 1:])
+    s_norm, z_norm = np.sqrt(s_det), np.sqrt(z_det)
+    sb, zb = s / s_norm[:, None], z / z_norm[:, None]
+    gamma = np.sqrt(0.5 * (1.0 + np.einsum("mk,mk->m", sb, zb)))
+    wb = sb.copy()
+    wb[:, 0] += zb[:, 0]
+    wb[:, 1:] -= zb[:, 1:]
+    wb /= 2.0 * gamma[:, None]
+    beta = np.sqrt(s_norm / z_norm)
+    m, k = s.shape
+    # Wbar = [[w0, w1^T], [w1, I + w1 w1^T / (1 + w0)]], W = beta Wbar, W^{-1} = J Wbar J / beta
+    Wbar = np.zeros((m, k, k))
+    Wbar[:, 0, 0] = wb[:, 0]
+    Wbar[:, 0, 1:] = wb[:, 1:]
+    Wbar[:, 1:, 0] = wb[:, 1:]
+    Wbar[:, 1:, 1:] = wb[:, 1:, None] * wb[:, None, 1:] / (1.0 + wb[:, 0])[:, None, None]
+    Wbar[:, np.arange(1, k), np.arange(1, k)] += 1.0
+    Winv = Wbar.copy()
+    Winv[:, 0, 1:] *= -1.0
+    Winv[:, 1:, 0] *= -1.0
+    W = Wbar * beta[:, None, None]
+    Winv /= beta[:, None, None]
+    lam = np.einsum("mij,mj->mi", W, z)
+    return W, Winv, lam
+
+
+def _soc_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    r"""Jordan product :math:`a \circ b = (a^\top b, a_0 b_1 + b_0 a_1)` of stacks (m, k)."""
+    out = np.empty_like(a)
+    out[:, 0] = np.einsum("mk,mk->m", a, b)
+    out[:, 1:] = a[:, :1] * b[:, 1:] + b[:, :1] * a[:, 1:]
+    return out
+
+
+def _soc_divide(lam: np.ndarray, r: np.ndarray) -> np.ndarray:
+    r"""The solution ``w`` of :math:`\lambda \circ w = r` for stacks (m, k), ``lam`` interior."""
+    det = lam[:, 0] ** 2 - np.einsum("mk,mk->m", lam[:, 1:], lam[:, 1:])
+    out = np.empty_like(r)
+    out[:, 0] = (lam[:, 0] * r[:, 0] - np.einsum("mk,mk->m", lam[:, 1:], r[:, 1:])) / det
+    out[:, 1:] = (r[:, 1:] - out[:, :1] * lam[:, 1:]) / lam[:, :1]
+    return out
+
+
+def _soc_max_step(lam: np.ndarray, d: np.ndarray) -> float:
+    r"""The largest :math:`\alpha` with :math:`\lambda + \alpha d \in \mathcal{Q}^k` for every row (inf if none binds)."""
+    det = lam[:, 0] ** 2 - np.einsum("mk,mk->m", lam[:, 1:], lam[:, 1:])
+    norm = np.sqrt(det)
+    lb = lam / norm[:, None]
+    rho0 = (lb[:, 0] * d[:, 0] - np.einsum("mk,mk->m", lb[:, 1:], d[:, 1:])) / norm
+    factor = (rho0 + d[:, 0] / norm) / (lb[:, 0] + 1.0)
+    rho1 = d[:, 1:] / norm[:, None] - factor[:, None] * lb[:, 1:]
+    worst = float(np.max(np.linalg.norm(rho1, axis=1) - rho0))
+    return np.inf if worst <= 0.0 else 1.0 / worst
+
+
+def _orthant_max_step(lam: np.ndarray, d: np.ndarray) -> float:
+    worst = float(np.max(-d / lam))
+    return np.inf if worst <= 0.0 else 1.0 / worst
+
+
+class _Structure:
+    """The products of one output's program: cone rows, predictions and their adjoints.
+
+    Groups are stacked ``v_1..v_p, w_1..w_p``; ``u`` has shape (2p, d), cone
+    rows and their multipliers shape (2p, n).
+    """
+
+    def __init__(self, op: MaskedOperator):
+        self.X = np.asarray(op.X, dtype=np.float64)
+        self.n, self.d, self.p = op.n, op.d, op.p
+        mask = op.masks.astype(np.float64)
+        self.mask2 = np.concatenate([mask, mask], axis=1)  # (n, 2p)
+        self.signs2T = np.ascontiguousarray((2.0 * self.mask2 - 1.0).T)  # (2p, n)
+        self.sigma = np.concatenate([np.ones(self.p), -np.ones(self.p)])
+        self.pred_weights = self.mask2 * self.sigma  # (n, 2p): sigma_j [D_j]_kk
+
+    def cone(self, u: np.ndarray) -> np.ndarray:
+        """:math:`G_j u_j` for every group, shape (2p, n)."""
+        return (u @ self.X.T) * self.signs2T
+
+    def cone_adjoint(self, z: np.ndarray) -> np.ndarray:
+        """:math:`G_j^\\top z_j` for every group, shape (2p, d)."""
+        return (z * self.signs2T) @ self.X
+
+    def predict(self, u: np.ndarray) -> np.ndarray:
+        """:math:`B u = \\sum_j \\sigma_j D_j X u_j`, shape (n,)."""
+        return np.einsum("nj,nj->n", self.X @ u.T, self.pred_weights)
+
+    def predict_adjoint(self, r: np.ndarray) -> np.ndarray:
+        """:math:`B^\\top r`: rows :math:`\\sigma_j X^\\top D_j r`, shape (2p, d)."""
+        return (self.pred_weights.T * r) @ self.X
+
+
+class _Newton:
+    r"""The factored reduced system :math:`(\operatorname{blockdiag}(H_j) + \tilde B^\top\tilde B/n)\,dx = r`.
+
+    ``dx`` is the pair ``(du, dt)`` of shapes (2p, d) and (2p,); the blocks
+    :math:`H_j` act on :math:`(t_j, u_j)`.
+    """
+
+    def __init__(self, st: _Structure, zeta: np.ndarray, Q: np.ndarray):
+        self.st = st
+        n, d, m = st.n, st.d, 2 * st.p
+        X = st.X
+        H = Q.copy()
+        H[:, 1:, 1:] += np.matmul(X.T[None] * zeta[:, None, :], X)  # X^T diag(z_j/s_j) X
+        self.H = H
+        self.direct = m * d < n
+        if self.direct:
+            A = (st.pred_weights[:, :, None] * X[:, None, :]).reshape(n, m * d)
+            K = np.zeros((m, d + 1, m, d + 1))
+            K[:, 1:, :, 1:] = (A.T @ A / n).reshape(m, d, m, d)
+            K[np.arange(m), :, np.arange(m), :] += H
+            K = K.reshape(m * (d + 1), m * (d + 1))
+            self.chol = _cholesky(K)
+            return
+        # H_j = L_j L_j^T with (t, u) ordered t first: the uu block of H_j^{-1} = L_j^{-T} L_j^{-1}
+        # is R_j R_j^T with R_j = [L_j^{-1}]_{uu}^T (L_j^{-1} is lower triangular)
+        self.Linv = np.linalg.inv(_cholesky(H))
+        R = self.Linv[:, 1:, 1:].transpose(0, 2, 1)  # (m, d, d)
+        F = X @ R.transpose(1, 0, 2).reshape(d, m * d)  # columns of group j: X R_j
+        F = (F.reshape(n, m, d) * st.mask2[:, :, None]).reshape(n, m * d)
+        M = F @ F.T
+        M[np.diag_indices(n)] += n
+        self.chol = _cholesky(M)
+
+    def _h_solve(self, r: np.ndarray) -> np.ndarray:
+        """:math:`H_j^{-1} r_j` for every group, ``r`` of shape (m, d+1)."""
+        return np.einsum("mji,mj->mi", self.Linv, np.einsum("mij,mj->mi", self.Linv, r))
+
+    def _apply(self, du: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The system matrix times ``(du, dt)``."""
+        x = np.concatenate([dt[:, None], du], axis=1)
+        hx = np.einsum("mij,mj->mi", self.H, x)
+        hx[:, 1:] += self.st.predict_adjoint(self.st.predict(du)) / self.st.n
+        return hx[:, 1:], hx[:, 0]
+
+    def _solve_once(self, ru: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        st = self.st
+        r = np.concatenate([rt[:, None], ru], axis=1)
+        if self.direct:
+            sol = _cho_solve(self.chol, r.ravel()).reshape(r.shape)
+            return sol[:, 1:], sol[:, 0]
+        y1 = self._h_solve(r)
+        m = _cho_solve(self.chol, st.predict(y1[:, 1:]))
+        back = np.zeros_like(r)
+        back[:, 1:] = st.predict_adjoint(m)
+        sol = y1 - self._h_solve(back)
+        return sol[:, 1:], sol[:, 0]
+
+    def solve(self, ru: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Solve, then refine iteratively while the residual shrinks (at most ``_REFINE`` steps)."""
+        du, dt = self._solve_once(ru, rt)
+        size = np.sqrt(float(np.vdot(ru, ru)) + float(np.vdot(rt, rt)))
+        last = np.inf
+        for _ in range(_REFINE):
+            au, at = self._apply(du, dt)
+            eu, et = ru - au, rt - at
+            res = np.sqrt(float(np.vdot(eu, eu)) + float(np.vdot(et, et)))
+            if res >= 0.5 * last or res <= 1e-15 * size:
+                break
+            last = res
+            cu, ct = self._solve_once(eu, et)
+            du, dt = du + cu, dt + ct
+        return du, dt
+
+
+def _cholesky(A: np.ndarray) -> np.ndarray:
+    """Cholesky factors of a (stack of) symmetric matrices, regularized when rounding makes one indefinite.
+
+    The systems near the optimum are ill-conditioned; a shift of the diagonal by
+    ``1e-14`` (then ``1e-12``, ``1e-10``) of its largest entry keeps the factorization
+    going, and the iterative refinement of the solves corrects for it.
+    """
+    try:
+        return np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        pass
+    k = A.shape[-1]
+    scale = np.max(np.abs(np.diagonal(A, axis1=-2, axis2=-1)), axis=-1, keepdims=True)[..., None]
+    for shift in (1e-14, 1e-12, 1e-10):
+        try:
+            return np.linalg.cholesky(A + shift * scale * np.eye(k))
+        except np.linalg.LinAlgError:
+            continue
+    raise np.linalg.LinAlgError("the Newton system is numerically singular")
+
+
+def _max_abs(*arrays: np.ndarray) -> float:
+    return max(float(np.max(np.abs(a), initial=0.0)) for a in arrays)
+
+
+def _cho_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from scipy.linalg import solve_triangular
+
+    return solve_triangular(L, solve_triangular(L, b, lower=True, check_finite=False), lower=True, trans="T",
+                            check_finite=False)
+
+
+class _Iterate:
+    """Primal-dual point of one output: ``u`` (2p, d), ``t`` (2p,), slacks and multipliers."""
+
+    def __init__(self, u, t, s_lin, s_soc, z_lin, z_soc):
+        self.u, self.t = u, t
+        self.s_lin, self.s_soc = s_lin, s_soc
+        self.z_lin, self.z_soc = z_lin, z_soc
+
+
+class _Kkt:
+    """One iteration's scaling and factored system, and the full Newton direction from it."""
+
+    def __init__(self, st: _Structure, it: _Iterate):
+        self.st = st
+        self.omega = np.sqrt(it.s_lin / it.z_lin)  # orthant scaling W = diag(omega)
+        self.lam_lin = np.sqrt(it.s_lin * it.z_lin)
+        self.W, self.Winv, self.lam_soc = _soc_scaling(it.s_soc, it.z_soc)
+        self.Q = np.matmul(self.Winv, self.Winv)  # (W^T W)^{-1} on the second-order cones
+        self.newton = _Newton(st, 1.0 / self.omega**2, self.Q)
+
+    def direction(self, rx_u, rx_t, rz_lin, rz_soc, w_lin, w_soc, scale: float):
+        r"""Solve :math:`P dx + G^\top dz = -c\,r_x`, :math:`G dx + ds = -c\,r_z`, :math:`W dz + W^{-1} ds = w`.
+
+        Returns ``(du, dt, ds_lin, ds_soc, dz_lin, dz_soc)``.
+        """
+        st = self.st
+        bx_u, bx_t = -scale * rx_u, -scale * rx_t
+        bz_lin = -scale * rz_lin - self.omega * w_lin
+        bz_soc = -scale * rz_soc - np.einsum("mij,mj->mi", self.W, w_soc)
+        du, dt, dz_lin, dz_soc = self._solve(bx_u, bx_t, bz_lin, bz_soc)
+        size = max(_max_abs(bx_u, bx_t, bz_lin, bz_soc), np.finfo(float).tiny)
+        last = np.inf
+        for _ in range(_REFINE):  # iterative refinement on the two-block system
+            e = self._residual(du, dt, dz_lin, dz_soc, bx_u, bx_t, bz_lin, bz_soc)
+            err = _max_abs(*e)
+            if err >= 0.5 * last or err <= 1e-14 * size:
+                break
+            last = err
+            cu, ct, cl, cs = self._solve(*e)
+            du, dt, dz_lin, dz_soc = du + cu, dt + ct, dz_lin + cl, dz_soc + cs
+        # ds from G dx + ds = -c r_z (equal to W (w - W dz) in exact arithmetic, and far more
+        # accurate near the optimum, where W is badly conditioned on the second-order cones)
+        ds_lin = st.cone(du) - scale * rz_lin
+        ds_soc = np.concatenate([dt[:, None], du], axis=1) - scale * rz_soc
+        return du, dt, ds_lin, ds_soc, dz_lin, dz_soc
+
+    def _solve(self, bx_u, bx_t, bz_lin, bz_soc):
+        r"""Solve :math:`P dx + G^\top dz = b_x`, :math:`G dx - W^\top W dz = b_z` by eliminating ``dz``."""
+        st = self.st
+        zeta = 1.0 / self.omega**2
+        # (P + G^T (W^T W)^{-1} G) dx = b_x + G^T (W^T W)^{-1} b_z, with G x = (-G_j u_j, -(t_j, u_j))
+        q_soc = np.einsum("mij,mj->mi", self.Q, bz_soc)
+        ru = bx_u - st.cone_adjoint(zeta * bz_lin) - q_soc[:, 1:]
+        rt = bx_t - q_soc[:, 0]
+        du, dt = self.newton.solve(ru, rt)
+        # dz = (W^T W)^{-1} (G dx - b_z)
+        dz_lin = zeta * (-st.cone(du) - bz_lin)
+        x = np.concatenate([dt[:, None], du], axis=1)
+        dz_soc = np.einsum("mij,mj->mi", self.Q, -x - bz_soc)
+        return du, dt, dz_lin, dz_soc
+
+    def _residual(self, du, dt, dz_lin, dz_soc, bx_u, bx_t, bz_lin, bz_soc):
+        """The residuals of the two-block system at ``(dx, dz)``."""
+        st = self.st
+        pu = st.predict_adjoint(st.predict(du)) / st.n
+        eu = bx_u - (pu - st.cone_adjoint(dz_lin) - dz_soc[:, 1:])
+        et = bx_t + dz_soc[:, 0]
+        wz = np.einsum("mij,mj->mi", self.W, np.einsum("mij,mj->mi", self.W, dz_soc))
+        el = bz_lin - (-st.cone(du) - self.omega**2 * dz_lin)
+        es = bz_soc - (-np.concatenate([dt[:, None], du], axis=1) - wz)
+        return eu, et, el, es
+
+    def max_step(self, ds_lin, ds_soc, dz_lin, dz_soc) -> float:
+        """Largest step keeping ``s`` and ``z`` in the cone (in the scaled coordinates)."""
+        sl, zl = ds_lin / self.omega, dz_lin * self.omega
+        ss = np.einsum("mij,mj->mi", self.Winv, ds_soc)
+        zs = np.einsum("mij,mj->mi", self.W, dz_soc)
+        return min(_orthant_max_step(self.lam_lin, sl), _orthant_max_step(self.lam_lin, zl),
+                   _soc_max_step(self.lam_soc, ss), _soc_max_step(self.lam_soc, zs))
+
+    def scaled(self, ds_lin, ds_soc, dz_lin, dz_soc):
+        """:math:`W^{-1} ds` and :math:`W dz` (orthant part, cone part)."""
+        return (ds_lin / self.omega, np.einsum("mij,mj->mi", self.Winv, ds_soc),
+                dz_lin * self.omega, np.einsum("mij,mj->mi", self.W, dz_soc))
+
+
+def _initial_point(st: _Structure, y: np.ndarray, lam: float) -> _Iterate:
+    """CVXOPT's start: the system with W = I, ``s`` and ``z`` shifted into the cone interior."""
+    m, d, n = 2 * st.p, st.d, st.n
+    newton = _Newton(st, np.ones((m, n)), np.broadcast_to(np.eye(d + 1), (m, d + 1, d + 1)).copy())
+    u, t = newton.solve(st.predict_adjoint(y) / n, -lam * np.ones(m))
+    s_lin = st.cone(u)
+    s_soc = np.concatenate([t[:, None], u], axis=1)
+
+    def shift(v_lin, v_soc):
+        depth = min(float(np.min(v_lin)), float(np.min(v_soc[:, 0] - np.linalg.norm(v_soc[:, 1:], axis=1))))
+        v_lin, v_soc = v_lin.copy(), v_soc.copy()
+        if depth <= 0.0:
+            v_lin += 1.0 - depth
+            v_soc[:, 0] += 1.0 - depth
+        return v_lin, v_soc
+
+    s_lin, s_soc = shift(s_lin, s_soc)
+    z_lin, z_soc = shift(-st.cone(u), -np.concatenate([t[:, None], u], axis=1))
+    return _Iterate(u.copy(), t.copy(), s_lin, s_soc, z_lin, z_soc)
+
+
+class _OutputRun:
+    """The outcome of one output's solve."""
+
+    def __init__(self, u: np.ndarray, multipliers: np.ndarray):
+        self.u = u
+        self.multipliers = multipliers  # (2p, n) cone multipliers (a_i rows 0..p-1, b_i rows p..2p-1)
+        self.bound = -np.inf
+        self.theta: np.ndarray | None = None
+        self.iterations = 0
+        self.mu = np.inf
+        self.reason = "max_iter"
+
+    def consider(self, bound: DualBound) -> None:
+        if bound.value > self.bound:
+            self.bound, self.theta = bound.value, bound.theta
+
+
+def _violation(st: _Structure, u: np.ndarray, y_scale: float, row_scale: float) -> float:
+    """:meth:`relu_convex.ReLUProblem.constraint_violation` of one output's point ``u`` (2p, d)."""
+    worst = float(np.max(-st.cone(u), initial=0.0))
+    if worst <= 0.0:
+        return 0.0
+    scale = row_scale * max(float(np.max(np.linalg.norm(u, axis=1))), y_scale / row_scale if row_scale > 0 else 0.0)
+    return worst / scale if scale > 0 else float("inf")
+
+
+def _bound(op: MaskedOperator, st: _Structure, y: np.ndarray, lam: float, u: np.ndarray, z_lin: np.ndarray,
+           nnls: bool) -> DualBound:
+    """The certified bound at :math:`\\theta = (y - Bu)/n` with multipliers ``z_lin`` (and the NNLS ones if asked)."""
+    p = st.p
+    theta = (y - st.predict(u)) / st.n
+    values = relu_constraint_values(op, theta, (z_lin[:p].T, z_lin[p:].T))
+    if nnls:
+        values = np.minimum(values, relu_constraint_values(op, theta, None))
+    return scaled_dual_bound(y, theta, values, lam)
+
+
+def _objective(st: _Structure, y: np.ndarray, lam: float, u: np.ndarray) -> float:
+    r = st.predict(u) - y
+    return 0.5 * float(r @ r) / st.n + lam * float(np.sum(np.linalg.norm(u, axis=1)))
+
+
+def _polish(op: MaskedOperator, st: _Structure, y: np.ndarray, lam: float, it: _Iterate, run: _OutputRun,
+            row_scale: float, y_scale: float, tol: float, feas_tol: float) -> bool:
+    r"""Refine the iterate on its identified active set; True when that certifies the tolerances.
+
+    A group counts as active when its primal size :math:`t_j / \max_k t_k` exceeds its
+    dual slack :math:`(\hat z_{j,t} - \|\hat z_{j,u}\|)/\hat z_{j,t}`; a cone row as
+    tight when its scaled multiplier :math:`z_{jk}\max_k\|x_k\|/\lambda` exceeds its
+    scaled slack :math:`s_{jk}/(\max_k\|x_k\|\, t_j)`. The inactive groups are set to
+    zero and :func:`relu_convex.solvers.newton.polish_relu` solves the group lasso
+    restricted to the active groups with their tight rows held at zero. The refined
+    point is kept when it is feasible to ``feas_tol`` and its certified gap (with the
+    exact NNLS multipliers) is at most ``tol``; its bound is kept in any case.
+    """
+    from .newton import polish_relu
+
+    p = st.p
+    t = np.maximum(it.s_soc[:, 0], 0.0)
+    slack = (it.z_soc[:, 0] - np.linalg.norm(it.z_soc[:, 1:], axis=1)) / it.z_soc[:, 0]
+    active = t / max(float(np.max(t)), np.finfo(float).tiny) > slack
+    u = np.where(active[:, None], it.u, 0.0)
+    tight = it.z_lin * (row_scale / lam) > it.s_lin / (row_scale * np.maximum(t, np.finfo(float).tiny))[:, None]
+    estimates = np.where(tight, it.z_lin, 0.0)
+    out = polish_relu(op, y, lam, u, estimates.reshape(2, p, st.n).transpose(0, 2, 1))
+    if out is None:
+        return False
+    refined = out[0]
+    bound = _bound(op, st, y, lam, refined, estimates, nnls=True)
+    run.consider(bound)
+    violation = _violation(st, refined, y_scale, row_scale)
+    if violation <= feas_tol and relative_gap(_objective(st, y, lam, refined), run.bound) <= tol:
+        run.u, run.multipliers, run.reason = refined, estimates, "converged"
+        return True
+    return False
+
+
+def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, feas_tol: float, max_iter: int,
+                  clock: Deadline, history: History, output: int, verbose: bool) -> _OutputRun:
+    st = _Structure(op)
+    n, m = st.n, 2 * st.p
+    degree = m * n + m
+    row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", st.X, st.X))))
+    y_scale = float(np.max(np.abs(y))) if y.size else 0.0
+    it = _initial_point(st, y, lam)
+    run = _OutputRun(it.u.copy(), it.z_lin.copy())
+    best_gap = np.inf
+    polish_at = _POLISH_GAP  # the next polishing attempt when the gap falls below this
+    while True:
+        # residuals of P x + q + G^T z = 0 and G x + s = 0
+        rx_u = st.predict_adjoint(st.predict(it.u) - y) / n - st.cone_adjoint(it.z_lin) - it.z_soc[:, 1:]
+        rx_t = lam - it.z_soc[:, 0]
+        rz_lin = it.s_lin - st.cone(it.u)
+        rz_soc = it.s_soc - np.concatenate([it.t[:, None], it.u], axis=1)
+        mu = (float(np.vdot(it.s_lin, it.z_lin)) + float(np.vdot(it.s_soc, it.z_soc))) / degree
+        # certificate of the current primal point with the current multipliers
+        objective = _objective(st, y, lam, it.u)
+        violation = _violation(st, it.u, y_scale, row_scale)
+        bound = _bound(op, st, y, lam, it.u, it.z_lin, nnls=False)
+        run.consider(bound)
+        gap = relative_gap(objective, run.bound)
+        history.record(run.iterations, objective, run.bound, violation, clock.elapsed())
+        history.data["output"].append(output)
+        history.data["mu"].append(mu)
+        if verbose:
+            print(f"ipm output {output} iteration {run.iterations:3d}  objective {objective:.10e}  "
+                  f"rel gap {gap:.2e}  violation {violation:.2e}  mu {mu:.2e}")
+        if violation <= feas_tol and gap <= best_gap:
+            best_gap = gap
+            run.u, run.multipliers, run.mu = it.u.copy(), it.z_lin.copy(), mu
+        if violation <= feas_tol and gap <= tol:
+            run.reason = "converged"
+            break
+        if gap <= polish_at:
+            polish_at = gap * _POLISH_GAP
+            if _polish(op, st, y, lam, it, run, row_scale, y_scale, tol, feas_tol):
+                break
+        if run.iterations >= max_iter:
+            run.reason = "max_iter"
+            break
+        if clock.passed():
+            run.reason = "time_limit"
+            break
+        try:
+            kkt = _Kkt(st, it)
+            # affine (predictor) direction: lambda o (W dz + W^{-1} ds) = -lambda o lambda
+            aff = kkt.direction(rx_u, rx_t, rz_lin, rz_soc, -kkt.lam_lin, -kkt.lam_soc, 1.0)
+            alpha = min(1.0, kkt.max_step(*aff[2:]))
+            sl, ss, zl, zs = kkt.scaled(*aff[2:])
+            lam_l, lam_s = kkt.lam_lin, kkt.lam_soc
+            mu_aff = (float(np.vdot(lam_l + alpha * sl, lam_l + alpha * zl))
+                      + float(np.vdot(lam_s + alpha * ss, lam_s + alpha * zs))) / degree
+            sigma = min(1.0, max(0.0, mu_aff / mu)) ** 3
+            # combined direction: lambda o (W dz + W^{-1} ds) = -lambda o lambda + sigma mu e - (W^{-1}ds_a) o (W dz_a)
+            c_lin = -lam_l * lam_l + sigma * mu - sl * zl
+            c_soc = -_soc_product(lam_s, lam_s) - _soc_product(ss, zs)
+            c_soc[:, 0] += sigma * mu
+            du, dt, ds_lin, ds_soc, dz_lin, dz_soc = kkt.direction(
+                rx_u, rx_t, rz_lin, rz_soc, c_lin / lam_l, _soc_divide(lam_s, c_soc), 1.0 - sigma)
+            alpha = min(1.0, _STEP * kkt.max_step(ds_lin, ds_soc, dz_lin, dz_soc))
+            if alpha < _SHORT_STEP:
+                # the second-order term blocks the step (a badly centered cone): try a centering
+                # direction without it, and keep the longer step
+                sigma_c = max(sigma, _CENTERING)
+                c_lin = -lam_l * lam_l + sigma_c * mu
+                c_soc = -_soc_product(lam_s, lam_s)
+                c_soc[:, 0] += sigma_c * mu
+                other = kkt.direction(rx_u, rx_t, rz_lin, rz_soc, c_lin / lam_l, _soc_divide(lam_s, c_soc),
+                                      1.0 - sigma_c)
+                alpha_c = min(1.0, _STEP * kkt.max_step(*other[2:]))
+                if alpha_c > alpha:
+                    alpha, (du, dt, ds_lin, ds_soc, dz_lin, dz_soc) = alpha_c, other
+        except np.linalg.LinAlgError:
+            alpha = np.nan
+        if not np.isfinite(alpha) or alpha < _STALL_STEP:
+            run.reason = "stalled"
+            if polish_at < _POLISH_GAP:  # polished before: once more from the last point
+                _polish(op, st, y, lam, it, run, row_scale, y_scale, tol, feas_tol)
+            break
+        it.u = it.u + alpha * du
+        it.t = it.t + alpha * dt
+        it.s_lin = it.s_lin + alpha * ds_lin
+        it.s_soc = it.s_soc + alpha * ds_soc
+        it.z_lin = it.z_lin + alpha * dz_lin
+        it.z_soc = it.z_soc + alpha * dz_soc
+        run.iterations += 1
+    return run
+
+
+def _check_problem(problem) -> None:
+    if getattr(problem, "program", None) != "C-ReLU":
+        raise ValueError(
+            f"solver 'ipm' solves C-ReLU problems (ReLUProblem), got {type(problem).__name__}; "
+            "use solver='fista' for GatedReLUProblem"
+        )
+    if getattr(problem, "array_data", None) is not None:
+        raise ValueError("problem: solver 'ipm' needs NumPy float64 data; this problem holds tensors "
+                         "(use solver='al', or build the problem from NumPy arrays)")
+    if getattr(problem, "has_free_terms", False):
+        raise ValueError("problem: solver 'ipm' does not handle unpenalized columns or an output offset; "
+                         "use a conic solver (e.g. 'clarabel')")
+    if not problem.lam > 0:
+        raise ValueError(f"problem.lam: solver 'ipm' needs lam > 0, got {problem.lam}")
+
+
+def solve_ipm(
+    problem,
+    *,
+    tol: float = 1e-6,
+    feas_tol: float = 1e-6,
+    max_iter: int = 200,
+    time_limit: float | None = None,
+    verbose: bool = False,
+) -> SolveResult:
+    r"""Solve a :class:`~relu_convex.ReLUProblem` by the structured interior-point method.
+
+    Parameters
+    ----------
+    problem : ReLUProblem
+        NumPy data, ``lam > 0``, no unpenalized columns or offset. Computations
+        are in float64 whatever the data's dtype.
+    tol : float
+        Certified relative gap required for ``optimal`` (default 1e-6).
+    feas_tol : float
+        Largest relative cone violation allowed for ``optimal`` (default 1e-6),
+        measured as :meth:`~relu_convex.ReLUProblem.constraint_violation`.
+    max_iter : int
+        Largest number of interior-point iterations per output (default 200;
+        typically 20 to 40 are needed).
+    time_limit : float, optional
+        Seconds of wall-clock time for the whole solve, shared equally among
+        the outputs still to solve.
+    verbose : bool
+        Print one line per iteration.
+
+    Returns
+    -------
+    SolveResult
+        ``weights`` is the pair ``(V, W)`` (shape (p, d) each, or (c, p, d)).
+        ``max_violation`` is the measured relative cone violation of the
+        returned weights. ``info["multipliers"]`` holds the cone multipliers
+        ``(A, B)`` (shape (n, p) each, or (c, n, p)) that certify the bound,
+        ``info["mu"]`` the final barrier parameter; ``history`` has the columns
+        of :class:`~relu_convex.solvers.options.History` plus ``output`` and ``mu``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a bad option value (the message names the option), or a problem
+        the method does not handle (tensors, free terms, ``lam = 0``).
+    """
+    _check_problem(problem)
+    tol = check_tol(tol)
+    feas_tol = check_tol(feas_tol, "feas_tol")
+    max_iter = check_max_iter(max_iter)
+    time_limit = check_time_limit(time_limit)
+    verbose = check_flag(verbose, "verbose")
+    op = problem.operator
+    if op.dtype != np.float64:
+        op = MaskedOperator(np.asarray(problem.X, dtype=np.float64), problem.patterns)
+    lam = float(problem.lam)
+    clock = Deadline(time_limit)
+    history = History()
+    history.data["output"] = []
+    history.data["mu"] = []
+    multi = problem.y.ndim == 2
+    Y = np.asarray(problem.y, dtype=np.float64).reshape(problem.n, -1)
+    runs = []
+    for k in range(Y.shape[1]):
+        runs.append(_solve_output(op, Y[:, k], lam, tol=tol, feas_tol=feas_tol, max_iter=max_iter,
+                                  clock=clock.share(Y.shape[1] - k), history=history, output=k, verbose=verbose))
+    st = _Structure(op)
+    for k, run in enumerate(runs):
+        if relative_gap(_objective(st, Y[:, k], lam, run.u), run.bound) > tol:
+            run.consider(_bound(op, st, Y[:, k], lam, run.u, run.multipliers, nnls=True))
+    p = problem.p
+    dtype = problem.operator.dtype
+    V = [run.u[:p].astype(dtype) for run in runs]
+    W = [run.u[p:].astype(dtype) for run in runs]
+    weights = (np.stack(V), np.stack(W)) if multi else (V[0], W[0])
+    objective = problem.objective(weights)
+    violation = problem.constraint_violation(weights)
+    lower = float(sum(run.bound for run in runs))
+    rel = relative_gap(objective, lower)
+    iterations = sum(run.iterations for run in runs)
+    elapsed = clock.elapsed()
+    history.record(iterations, objective, lower, violation, elapsed)
+    history.data["output"].append(-1)
+    history.data["mu"].append(max(run.mu for run in runs))
+    reasons = {run.reason for run in runs}
+    status, message = cone_status(violation, feas_tol, rel, tol, reasons, max_iter,
+                                  "the steps stalled before the tolerances were met")
+    if verbose:
+        print(f"ipm: {status.value} after {iterations} iterations, {elapsed:.3g} s; {message}")
+    A = [run.multipliers[:p].T for run in runs]
+    B = [run.multipliers[p:].T for run in runs]
+    thetas = [run.theta if run.theta is not None else np.zeros(problem.n) for run in runs]
+    return SolveResult(
+        status=status,
+        weights=weights,
+        objective=objective,
+        lower_bound=lower,
+        gap=objective - lower,
+        relative_gap=rel,
+        iterations=iterations,
+        solve_time=elapsed,
+        solver="ipm",
+        max_violation=violation,
+        message=message,
+        solver_status=",".join(sorted(reasons)),
+        dual=np.stack(thetas, axis=1) if multi else thetas[0],
+        history=history.data,
+        info={
+            "multipliers": (np.stack(A), np.stack(B)) if multi else (A[0], B[0]),
+            "mu": [run.mu for run in runs] if multi else runs[0].mu,
+            "outer_iterations": [run.iterations for run in runs] if multi else runs[0].iterations,
+        },
+    )

@@ -1,0 +1,115 @@
+"""The "ipm" solver for C-ReLU against Clarabel, and its statuses, options and refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SOLVER_CASES, planted_problem
+
+import relu_convex as rc
+from relu_convex.solvers import SolveStatus, available_solvers
+from relu_convex.solvers.interior_point_relu import _soc_divide, _soc_max_step, _soc_product, _soc_scaling, solve_ipm
+
+CASES = SOLVER_CASES + [
+    (100, 4, 20, 1e-3, False, 5),
+    (200, 6, 30, 1e-4, True, 6),
+    (150, 3, 10, 1e-1, False, 7),
+    (120, 2, 25, 1e-2, True, 8),
+]
+
+
+def instance(n, d, p, lam, bias, seed, outputs=None) -> rc.ReLUProblem:
+    return planted_problem(rc.ReLUProblem, n, d, p, lam, bias=bias, seed=seed, outputs=outputs)
+
+
+@pytest.mark.parametrize("outputs", [None, 2], ids=["single", "two-outputs"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"n{c[0]}-d{c[1]}-p{c[2]}-lam{c[3]:g}-bias{int(c[4])}")
+def test_matches_clarabel_feasible_and_certified(case, outputs):
+    problem = instance(*case, outputs=outputs)
+    ref = problem.solve(solver="clarabel", tol=1e-9)
+    res = problem.solve(solver="ipm")
+    assert res.status is SolveStatus.OPTIMAL, res.message
+    assert res.solver == "ipm"
+    assert res.max_violation <= 1e-6
+    assert res.max_violation == problem.constraint_violation(res.weights)
+    assert res.relative_gap <= 1e-6
+    assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+    assert res.lower_bound <= ref.objective * (1 + 1e-9)  # weak duality: never above the optimum
+    V, W = res.weights
+    assert V.shape == W.shape == problem.weight_shape
+    assert res.objective == pytest.approx(problem.objective(res.weights), rel=1e-12)
+    A, B = res.info["multipliers"]
+    assert A.shape == B.shape == ((problem.n, problem.p) if outputs is None else (outputs, problem.n, problem.p))
+    assert np.all(A >= 0) and np.all(B >= 0)
+
+
+def test_registered_for_relu_only():
+    relu = instance(30, 3, 8, 1e-2, False, 0)
+    assert "ipm" in available_solvers(relu)
+    gated = planted_problem(rc.GatedReLUProblem, 30, 3, 8, 1e-2, bias=False)
+    assert "ipm" not in available_solvers(gated)
+    with pytest.raises(ValueError, match="C-ReLU"):
+        gated.solve(solver="ipm")
+    with pytest.raises(ValueError, match="C-ReLU"):
+        solve_ipm(gated)
+
+
+def test_iteration_limit_is_never_optimal():
+    problem = instance(60, 5, 16, 1e-3, True, 2)
+    res = problem.solve(solver="ipm", max_iter=1)
+    assert res.status is SolveStatus.MAX_ITERATIONS
+    assert not res.success
+    assert res.iterations == 1
+    assert "max_iter=1" in res.message
+    # the bound is certified even far from the optimum
+    ref = problem.solve(solver="clarabel", tol=1e-9)
+    assert res.lower_bound <= ref.objective * (1 + 1e-9)
+    assert len(res.history["iteration"]) == len(res.history["mu"]) == len(res.history["output"])
+
+
+def test_time_limit_status():
+    problem = instance(200, 6, 30, 1e-4, True, 6)
+    res = problem.solve(solver="ipm", time_limit=1e-6)
+    assert res.status is SolveStatus.TIME_LIMIT
+    assert "time limit" in res.message
+
+
+@pytest.mark.parametrize("option, value, error", [
+    ("tol", 0.0, ValueError), ("tol", 2.0, ValueError), ("feas_tol", -1e-3, ValueError),
+    ("max_iter", 0, ValueError), ("time_limit", -1.0, ValueError), ("verbose", "yes", TypeError),
+])
+def test_bad_options_name_the_option(option, value, error):
+    problem = instance(30, 3, 8, 1e-2, False, 0)
+    with pytest.raises(error, match=option):
+        problem.solve(solver="ipm", **{option: value})
+
+
+def test_refuses_what_it_does_not_handle():
+    X, y = np.random.default_rng(0).standard_normal((30, 3)), np.random.default_rng(1).standard_normal(30)
+    patterns = rc.activation_patterns(X, rc.sample_gates(3, 8, seed=0))
+    with pytest.raises(ValueError, match="lam"):
+        solve_ipm(rc.ReLUProblem(X, y, patterns, 0.0))
+    with pytest.raises(ValueError, match="unpenalized"):
+        rc.ReLUProblem(rc.add_bias(X), y, rc.activation_patterns(rc.add_bias(X), rc.sample_gates(4, 8, seed=0)),
+                       1e-2, unpenalized=[3]).solve(solver="ipm")
+
+
+def test_second_order_cone_helpers():
+    rng = np.random.default_rng(0)
+
+    def interior(m, k):
+        v = rng.standard_normal((m, k))
+        v[:, 0] = np.linalg.norm(v[:, 1:], axis=1) + 0.1 + rng.random(m)
+        return v
+
+    s, z = interior(6, 5), interior(6, 5)
+    W, W_inv, lam = _soc_scaling(s, z)
+    np.testing.assert_allclose(np.einsum("mij,mj->mi", W, z), np.einsum("mij,mj->mi", W_inv, s), atol=1e-12)
+    np.testing.assert_allclose(W @ W_inv, np.broadcast_to(np.eye(5), W.shape), atol=1e-12)
+    r = rng.standard_normal((6, 5))
+    np.testing.assert_allclose(_soc_product(lam, _soc_divide(lam, r)), r, atol=1e-12)
+    d = rng.standard_normal((6, 5))
+    alpha = _soc_max_step(lam, d)
+    x = lam + alpha * d
+    margins = x[:, 0] - np.linalg.norm(x[:, 1:], axis=1)
+    assert margins.min() == pytest.approx(0.0, abs=1e-12) and np.all(margins >= -1e-12)
