@@ -106,36 +106,51 @@ class AugmentedPart:
         self.multipliers = multipliers
         self.rho = float(rho)
         self._inv_n = op.dtype.type(1.0 / op.n)
-        # scratch arrays for the (2, n, p) intermediates: fresh large temporaries
-        # in every call cost page faults that outweigh the matrix products
+        # scratch arrays for the (2, n, p) intermediates: fresh large temporaries in
+        # every call cost more (page faults, cold cache lines) than the passes over them
         self._work = np.empty((2, 2, op.n, op.p), dtype=op.dtype)
         self._half = np.empty((op.n, op.p), dtype=op.dtype)
-        self._neg_signs = -op.signs
+        # the multiplier estimates of the last two evaluations (see ``evaluate``)
+        self._estimates = np.empty((2, 2, op.n, op.p), dtype=op.dtype)
+        self._turn = 0
+        # masks and signs in the layout of the cone values (C order): the operator may
+        # hold them in Fortran order, and mixed layouts make every pass strided (~3x slower)
+        self._mask = np.ascontiguousarray(op.mask)
+        self._signs = np.ascontiguousarray(op.signs)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Cone values, shape (2, n, p)."""
         C = np.matmul(self.op.X, x.reshape(2, self.p, self.d).transpose(0, 2, 1))
-        C *= self.op.signs
+        C *= self._signs
         return C
 
     def predictions(self, C: np.ndarray) -> np.ndarray:
         """:math:`\\sum_i D_i X (v_i - w_i)` from the cone values, shape (n,)."""
-        return self.op.masked_sum(C[0]) - self.op.masked_sum(C[1])
+        return np.einsum("np,np->n", C[0], self._mask) - np.einsum("np,np->n", C[1], self._mask)
 
     def evaluate(self, C: np.ndarray) -> Evaluation:
-        """Value and gradient; ``aux`` is ``(residual, multiplier estimates)``."""
+        """Value and gradient; ``aux`` is ``(residual, multiplier estimates)``.
+
+        The multiplier estimates live in one of two buffers of the part, taken in
+        turn: an evaluation's ``aux[1]`` stays valid until the second evaluation
+        after it (the engine needs only the latest one).
+        """
         r = self.predictions(C) - self.y
-        q = np.multiply(C, -self.rho)
+        q = np.multiply(C, -self.rho, out=self._estimates[self._turn])
+        self._turn ^= 1
         q += self.multipliers
         np.maximum(q, 0.0, out=q)  # (a - rho G v)_+, the multiplier estimates
         r64 = r.astype(np.float64, copy=False)
         value = 0.5 * float(np.vdot(r64, r64)) / self.n + 0.5 * float(np.vdot(q, q)) / self.rho
-        # gradient: X^T (D_i r / n - S_i q_i) for v, X^T (-D_i r / n - S_i q_i) for w
-        H = np.multiply(q, self._neg_signs, out=self._work[0])
-        Mr = np.multiply(self.op.mask, (r * self._inv_n)[:, None], out=self._half)
-        H[0] += Mr
-        H[1] -= Mr
-        grad = np.matmul(self.op.X.T, H).transpose(0, 2, 1).reshape(2 * self.p, self.d)
+        # gradient: -X^T (S_i q_i - D_i r / n) for v, -X^T (S_i q_i + D_i r / n) for w
+        # (negated on the small (2, d, p) product rather than on the (2, n, p) factor)
+        H = np.multiply(q, self._signs, out=self._work[0])
+        Mr = np.multiply(self._mask, (r * self._inv_n)[:, None], out=self._half)
+        H[0] -= Mr
+        H[1] += Mr
+        G = np.matmul(self.op.X.T, H)
+        np.negative(G, out=G)
+        grad = G.transpose(0, 2, 1).reshape(2 * self.p, self.d)
         return Evaluation(value, grad, C, (r, q))
 
     def bregman(self, at: Evaluation, C: np.ndarray) -> float:
