@@ -258,9 +258,11 @@ class _Output:
 
     def __init__(self, part: AugmentedPart, lam: float, row_scale: float, ops: ArrayOps):
         self.part, self.lam, self.row_scale, self.ops = part, lam, row_scale, ops
+        # the NumPy part recalls the predictions of the iterates it has seen
+        self.predictions = getattr(part, "_predictions", part.predictions)
 
     def objective(self, x: np.ndarray, C: np.ndarray) -> float:
-        r = self.part.predictions(C) - self.part.y
+        r = self.predictions(C) - self.part.y
         return 0.5 * self.ops.sumsq64(r) / self.part.n + self.lam * self.ops.group_norm_sum(x)
 
     def violation(self, x: np.ndarray, C: np.ndarray) -> float:
