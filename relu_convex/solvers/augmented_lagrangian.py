@@ -214,7 +214,7 @@ class AugmentedPart:
         np.multiply(self._mask, (r * -self._inv_n)[:, None], out=H[0])
         np.negative(H[0], out=H[1])
         flat = H.reshape(-1)
-        flat[support] += values * np.take(self._signs, support % (self.n * self.p))
+        flat[support] += values * np.take(self._signs, support, mode="wrap")  # the signs of both halves
         G = np.matmul(self.op.X.T, H)
         np.negative(G, out=G)
         grad = G.transpose(0, 2, 1).reshape(2 * self.p, self.d)
