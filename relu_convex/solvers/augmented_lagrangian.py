@@ -90,13 +90,19 @@ class AugmentedPart:
     the predictions follow as :math:`\sum_i D_i (C[0]_{:, i} - C[1]_{:, i})`
     since :math:`D_i (2D_i - I) = D_i`.
 
+    The penalty terms are nonzero only where :math:`a - \rho c > 0`; one
+    comparison with :math:`a / \rho` (raised by a few roundings) finds a superset
+    of those entries, and the estimates, the penalty value and the Bregman term
+    are computed on it with the same roundings as on the full arrays.
+
     Parameters
     ----------
     op : MaskedOperator
     y : ndarray, shape (n,)
     multipliers : ndarray, shape (2, n, p)
         :math:`a_i` (column ``i`` of ``multipliers[0]``) and :math:`b_i`
-        (of ``multipliers[1]``), nonnegative.
+        (of ``multipliers[1]``), nonnegative; not modified while the part is
+        in use (a new part is built for new multipliers).
     rho : float
         Penalty parameter.
     """
