@@ -108,6 +108,51 @@ def test_bregman_is_exact_and_nonnegative():
     assert D == pytest.approx(ev1.value - ev0.value - np.sum(ev0.grad * (x1 - x0)), rel=1e-9)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_estimates_on_the_candidates_equal_the_dense_ones(dtype):
+    # sparse multipliers, a dead neuron (zero cone values) and entries on the bar a = rho c:
+    # the estimates computed on the candidates are those of the full (2, n, p) formula, bit for bit
+    problem = instance(40, 4, 10, 1e-2, bias=True, seed=9, dtype=dtype)
+    op, n, p = problem.operator, problem.n, problem.p
+    rng = np.random.default_rng(3)
+    rho = 0.3
+    x = rng.standard_normal((2 * p, problem.d)).astype(dtype)
+    x[0] = 0.0  # v_0 = 0: its cone values vanish
+    mult = (np.abs(rng.standard_normal((2, n, p))) * (rng.random((2, n, p)) < 0.3)).astype(dtype)
+    probe = AugmentedPart(op, problem.y, mult, rho)
+    C = probe.forward(x)
+    mult[0, :5, 3] = (C[0, :5, 3] * dtype(rho)).clip(0)  # a = fl(rho c): t = 0 exactly
+    part = AugmentedPart(op, problem.y, mult, rho)
+    ev = part.evaluate(C)
+    np.testing.assert_array_equal(ev.aux[1], np.maximum(C * -rho + mult, 0))
+    assert set(np.flatnonzero(ev.aux[1])) <= set(ev.aux[2])
+    # a second evaluation keeps the first one's estimates (two buffers in turn)
+    C1 = part.forward(rng.standard_normal(x.shape).astype(dtype))
+    ev1 = part.evaluate(C1)
+    np.testing.assert_array_equal(ev.aux[1], np.maximum(C * -rho + mult, 0))
+    np.testing.assert_array_equal(ev1.aux[1], np.maximum(C1 * -rho + mult, 0))
+    # the Bregman term summed on the candidates equals the dense sum
+    t = (C1 * -rho + mult).astype(np.float64)
+    q, qz = np.maximum(t, 0), ev.aux[1].astype(np.float64)
+    dpred = (part.predictions(C1) - part.predictions(C)).astype(np.float64)
+    dense = dpred @ dpred / (2 * n) + (np.sum((q - qz) ** 2) + 2 * np.sum(qz * (q - t))) / (2 * rho)
+    rel = 1e-12 if dtype == np.float64 else 1e-5
+    assert part.bregman(ev, C1) == pytest.approx(dense, rel=rel)
+
+
+def test_extrapolated_predictions_match_the_products():
+    problem = instance(30, 3, 8, 1e-2, bias=True, seed=4)
+    rng = np.random.default_rng(2)
+    part = AugmentedPart(problem.operator, problem.y, np.zeros((2, problem.n, problem.p)), 1.0)
+    C, C_prev = (part.forward(rng.standard_normal((2 * problem.p, problem.d))) for _ in range(2))
+    for c in (C, C_prev):
+        part.bregman(part.evaluate(c), c)  # remembers their predictions
+    Cz = part.extrapolate(C, C_prev, 0.7)
+    np.testing.assert_array_equal(Cz, C + 0.7 * (C - C_prev))
+    ev = part.evaluate(Cz)  # predictions recalled, not recomputed
+    np.testing.assert_allclose(ev.aux[0] + part.y, part.predictions(Cz), rtol=1e-12, atol=1e-12)
+
+
 def test_max_iterations_is_never_optimal():
     problem = instance(60, 5, 16, 1e-3, bias=True, seed=2)
     res = problem.solve(solver="al", max_iter=5)

@@ -66,6 +66,7 @@ __all__ = [
     "Progress",
     "FistaRun",
     "fista",
+    "extrapolate_products",
     "group_soft_threshold",
     "group_norm_sum",
     "ArrayOps",
@@ -106,6 +107,19 @@ class SmoothPart(Protocol):
 
     def bregman(self, at: Evaluation, products: np.ndarray) -> float:
         """Return :math:`f(x) - f(z) - \\langle \\nabla f(z), x - z\\rangle \\ge 0` for ``x`` with these products."""
+
+
+def extrapolate_products(P, P_prev, beta: float):
+    r"""Return :math:`P + \beta (P - P_{prev})`, the products of the momentum point (one new array).
+
+    :func:`fista` calls a smooth part's own ``extrapolate(P, P_prev, beta)``
+    instead when it has one (to carry quantities derived from the products
+    along); it must return the same array.
+    """
+    Pz = P - P_prev
+    Pz *= beta
+    Pz += P
+    return Pz
 
 
 class AffineGradientPart(SmoothPart, Protocol):
@@ -345,6 +359,8 @@ def fista(
         :math:`z_k = (1 + \beta) x_k - \beta x_{k-1}` gives
         :math:`\nabla f(x_k) = (\nabla f(z_k) + \beta \nabla f(x_{k-1})) / (1 + \beta)`,
         and :attr:`Progress.at_x` carries it.
+        If it has ``extrapolate`` (see :func:`extrapolate_products`), that
+        computes the products of the momentum points.
     lam : float
         Weight of the group norms.
     x0 : ndarray, shape (..., d)
@@ -371,6 +387,7 @@ def fista(
     FistaRun
     """
     affine = hasattr(smooth, "evaluation_from")
+    extrapolate = getattr(smooth, "extrapolate", extrapolate_products)
     ops = ops_for(x0)
     vdot, norm_sum, threshold = ops.vdot, ops.group_norm_sum, ops.soft_threshold
     x = ops.copy(x0)
@@ -397,9 +414,7 @@ def fista(
         k += 1
         if beta > 0.0:
             z = x + beta * (x - x_prev)
-            Pz = Px - P_prev  # one allocation: P(z) = Px + beta (Px - P_prev)
-            Pz *= beta
-            Pz += Px
+            Pz = extrapolate(Px, P_prev, beta)
             ev = smooth.evaluate(Pz)
             if affine and ev_x is not None:
                 ev_x = smooth.evaluation_from(Px, (ev.grad + beta * ev_x.grad) / (1.0 + beta))
