@@ -92,7 +92,7 @@ _STALL_STEP = 1e-8  # a step this short ends the run (the directions are no long
 _SHORT_STEP = 0.1  # a combined step shorter than this tries a plain centering direction
 _CENTERING = 0.5  # the smallest centering parameter of that direction
 _POLISH_GAP = 1e-3  # polish when the certified gap first falls below this, then each 1000-fold drop
-_REFINE = 3  # iterative refinement steps per solve at most (reduced and two-block systems)
+_REFINE = 3  # iterative refinement steps per reduced solve at most
 
 
 def _jnorm(v: np.ndarray) -> np.ndarray:
@@ -422,7 +422,6 @@ class _Kkt:
         self.st = st
         self.omega, self.lam_lin = it.omega, it.lam_lin
         self.W, self.Winv, self.lam_soc = it.W, it.Winv, it.lam_soc
-        self.Q = np.matmul(self.Winv, self.Winv)  # (W^T W)^{-1} on the second-order cones
         self.newton = _Newton(st, 1.0 / self.omega**2, self.W, self.Winv)
 
     def direction(self, rx_u, rx_t, rz_lin, rz_soc, w_lin, w_soc, scale: float):
@@ -430,56 +429,23 @@ class _Kkt:
 
         Returns ``(du, dt, sl, ss, zl, zs)``: ``dx`` and the scaled directions
         :math:`W^{-1} ds` and :math:`W dz` on the orthants (``sl``, ``zl``) and the
-        cones (``ss``, ``zs``). ``ds`` is taken from the second equation and
+        cones (``ss``, ``zs``). Eliminating ``ds`` and ``dz`` leaves the reduced
+        system :math:`(P + G^\top W^{-2} G)\,dx = -c\,r_x + G^\top W^{-1}(W^{-1}(-c\,r_z) - w)`
+        (:class:`_Newton`); then ``ds`` is taken from the second equation and
         :math:`W dz = w - W^{-1} ds`, so that the linearized complementarity holds
-        to rounding whatever the accuracy of ``dx`` (:math:`(W^\top W)^{-1}` is
-        far worse conditioned than :math:`W`; a ``dz`` from it loses the small
-        components that decide the step near the optimum).
+        to rounding. Neither :math:`W^{-2}` nor ``dz`` itself is formed: near the
+        optimum :math:`W^{-2}` has the square of the condition of :math:`W`, and a
+        ``dz`` through it (or a residual of the two-block system measured with it)
+        loses the small components that decide the step.
         """
         st = self.st
-        bx_u, bx_t = -scale * rx_u, -scale * rx_t
-        bz_lin = -scale * rz_lin - self.omega * w_lin
-        bz_soc = -scale * rz_soc - _apply(self.W, w_soc)
-        du, dt, dz_lin, dz_soc = self._solve(bx_u, bx_t, bz_lin, bz_soc)
-        size = max(_max_abs(bx_u, bx_t, bz_lin, bz_soc), np.finfo(float).tiny)
-        last = np.inf
-        for _ in range(_REFINE):  # iterative refinement on the two-block system
-            e = self._residual(du, dt, dz_lin, dz_soc, bx_u, bx_t, bz_lin, bz_soc)
-            err = _max_abs(*e)
-            if err >= 0.5 * last or err <= 1e-14 * size:
-                break
-            last = err
-            cu, ct, cl, cs = self._solve(*e)
-            du, dt, dz_lin, dz_soc = du + cu, dt + ct, dz_lin + cl, dz_soc + cs
+        # G^T W^{-1} (W^{-1} b_z) with b_z = -c r_z - W w, G x = (-G_j u_j, -(t_j, u_j))
+        q_lin = (-scale * rz_lin / self.omega - w_lin) / self.omega
+        q_soc = _apply(self.Winv, _apply(self.Winv, -scale * rz_soc) - w_soc)
+        du, dt = self.newton.solve(-scale * rx_u - st.cone_adjoint(q_lin) - q_soc[:, 1:], -scale * rx_t - q_soc[:, 0])
         sl = (st.cone(du) - scale * rz_lin) / self.omega
         ss = _apply(self.Winv, np.concatenate([dt[:, None], du], axis=1) - scale * rz_soc)
         return du, dt, sl, ss, w_lin - sl, w_soc - ss
-
-    def _solve(self, bx_u, bx_t, bz_lin, bz_soc):
-        r"""Solve :math:`P dx + G^\top dz = b_x`, :math:`G dx - W^\top W dz = b_z` by eliminating ``dz``."""
-        st = self.st
-        zeta = 1.0 / self.omega**2
-        # (P + G^T (W^T W)^{-1} G) dx = b_x + G^T (W^T W)^{-1} b_z, with G x = (-G_j u_j, -(t_j, u_j))
-        q_soc = _apply(self.Q, bz_soc)
-        ru = bx_u - st.cone_adjoint(zeta * bz_lin) - q_soc[:, 1:]
-        rt = bx_t - q_soc[:, 0]
-        du, dt = self.newton.solve(ru, rt)
-        # dz = (W^T W)^{-1} (G dx - b_z)
-        dz_lin = zeta * (-st.cone(du) - bz_lin)
-        x = np.concatenate([dt[:, None], du], axis=1)
-        dz_soc = _apply(self.Q, -x - bz_soc)
-        return du, dt, dz_lin, dz_soc
-
-    def _residual(self, du, dt, dz_lin, dz_soc, bx_u, bx_t, bz_lin, bz_soc):
-        """The residuals of the two-block system at ``(dx, dz)``."""
-        st = self.st
-        pu = st.predict_adjoint(st.predict(du)) / st.n
-        eu = bx_u - (pu - st.cone_adjoint(dz_lin) - dz_soc[:, 1:])
-        et = bx_t + dz_soc[:, 0]
-        wz = _apply(self.W, _apply(self.W, dz_soc))
-        el = bz_lin - (-st.cone(du) - self.omega**2 * dz_lin)
-        es = bz_soc - (-np.concatenate([dt[:, None], du], axis=1) - wz)
-        return eu, et, el, es
 
     def max_step(self, sl, ss, zl, zs) -> float:
         """Largest step keeping ``lambda + alpha W^{-1} ds`` and ``lambda + alpha W dz`` in the cones."""
@@ -669,7 +635,7 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
             break
         if verbose:
             print(f"    step {alpha:.3f}  sigma {sigma:.2e}  primal residual {_max_abs(rz_lin, rz_soc):.2e}  "
-                  f"dual residual {_max_abs(rx_u, rx_t):.2e}  cond(W) {float(np.max(it.w[:, 0])) ** 2:.1e}")
+                  f"dual residual {_max_abs(rx_u, rx_t):.2e}  cond(W) {float(np.max(it.w[:, 0] + np.sqrt(it.w[:, 0] ** 2 - 1.0))) ** 2:.1e}")
         it = it.step(alpha, *direction)
         run.iterations += 1
     return run
