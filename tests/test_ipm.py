@@ -51,6 +51,20 @@ def test_matches_clarabel_feasible_and_certified(case, outputs):
     assert np.all(A >= 0) and np.all(B >= 0)
 
 
+@pytest.mark.parametrize("case", [(300, 8, 40, 1e-3, True, 11), (400, 10, 50, 1e-3, False, 12)],
+                         ids=["n300-d9-p40", "n400-d10-p50"])
+def test_tight_tolerance_on_medium_instances(case):
+    # near the optimum the cone scalings reach condition numbers of 1e8 and more; these
+    # instances used to stall at certified gaps of 3e-6 and 1e-5
+    problem = instance(*case)
+    res = problem.solve(solver="ipm", tol=1e-7, feas_tol=1e-7)
+    assert res.status is SolveStatus.OPTIMAL, res.message
+    assert res.relative_gap <= 1e-7 and res.max_violation <= 1e-7
+    ref = problem.solve(solver="clarabel", tol=1e-9)
+    assert res.lower_bound <= ref.objective * (1 + 1e-9)
+    assert abs(res.objective - ref.objective) <= 1e-7 * ref.objective
+
+
 def test_registered_for_relu_only():
     relu = instance(30, 3, 8, 1e-2, False, 0)
     assert "ipm" in available_solvers(relu)
