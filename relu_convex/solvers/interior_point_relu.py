@@ -309,16 +309,24 @@ class _Newton:
             self.chol = _cholesky(K)
             return
         # H_j = W_j^{-1} M_j W_j^{-1} with M_j = I + C_j C_j^T, C_j = [W_j]_{:, u} X^T diag(zeta_j)^{1/2};
-        # M_j = R_j^T R_j from the QR factorization of [I; C_j^T] (never indefinite, whatever the
-        # rounding), and H_j^{-1} = T_j^T T_j with T_j = R_j^{-T} W_j; the uu block of H_j^{-1} is
-        # S_j S_j^T with S_j = [T_j]_{:, u}^T (shape d x (d+1))
-        C = np.matmul(W[:, :, 1:], X.T[None] * np.sqrt(zeta)[:, None, :])  # (m, d+1, n)
-        stacked = np.concatenate([np.broadcast_to(np.eye(d + 1), (m, d + 1, d + 1)), C.transpose(0, 2, 1)], axis=1)
-        R = np.linalg.qr(stacked, mode="r")
+        # M_j = R_j^T R_j (Cholesky factorization of the formed M_j, or, where rounding makes one of
+        # them indefinite near the optimum, the QR factorization of [I; C_j^T], which never fails),
+        # and H_j^{-1} = T_j^T T_j with T_j = R_j^{-T} W_j
+        Ct = (X @ W[:, 1:, :].transpose(1, 0, 2).reshape(d, m * (d + 1))).reshape(n, m, d + 1)
+        Ct = Ct.transpose(1, 0, 2) * np.sqrt(zeta)[:, :, None]  # C_j^T, shape (m, n, d+1)
+        M = np.matmul(Ct.transpose(0, 2, 1), Ct)
+        M[:, np.arange(d + 1), np.arange(d + 1)] += 1.0
+        try:
+            R = np.linalg.cholesky(M).transpose(0, 2, 1)
+        except np.linalg.LinAlgError:
+            R = np.linalg.qr(np.concatenate([np.broadcast_to(np.eye(d + 1), (m, d + 1, d + 1)), Ct], axis=1),
+                             mode="r")
         self.T = np.matmul(np.linalg.inv(R).transpose(0, 2, 1), W)
-        S = self.T[:, :, 1:].transpose(0, 2, 1)  # (m, d, d+1)
-        F = X @ S.transpose(1, 0, 2).reshape(d, m * (d + 1))  # columns of group j: X S_j
-        F = (F.reshape(n, m, d + 1) * st.mask2[:, :, None]).reshape(n, m * (d + 1))
+        # the uu block of H_j^{-1} is [T_j]_{:, u}^T [T_j]_{:, u} = S_j S_j^T with S_j = R'_j^T from
+        # the QR factorization of [T_j]_{:, u} ((d+1) x d)
+        S = np.linalg.qr(self.T[:, :, 1:], mode="r").transpose(0, 2, 1)  # (m, d, d)
+        F = X @ S.transpose(1, 0, 2).reshape(d, m * d)  # columns of group j: X S_j
+        F = (F.reshape(n, m, d) * st.mask2[:, :, None]).reshape(n, m * d)
         G = F @ F.T
         G[np.diag_indices(n)] += n
         self.chol = _cholesky(G)
