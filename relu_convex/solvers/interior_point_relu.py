@@ -126,6 +126,11 @@ _CORRECTORS = 2  # Gondzio centrality correctors per iteration at most
 _REFINE = 3  # iterative refinement steps per reduced solve at most
 
 
+def _matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Products of a stack of matrices (m, k, k) with a stack of vectors (m, k)."""
+    return np.einsum("mij,mj->mi", A, x)
+
+
 def _jnorm(v: np.ndarray) -> np.ndarray:
     r""":math:`\sqrt{v_0^2 - \|v_1\|^2}` of each row of a stack (m, k) in the cone interior."""
     a = np.linalg.norm(v[:, 1:], axis=1)
@@ -333,13 +338,13 @@ class _Newton:
 
     def _h_solve(self, r: np.ndarray) -> np.ndarray:
         """:math:`H_j^{-1} r_j` for every group, ``r`` of shape (m, d+1)."""
-        return np.einsum("mji,mj->mi", self.T, _apply(self.T, r))
+        return np.einsum("mji,mj->mi", self.T, _matvec(self.T, r))
 
     def _apply(self, du: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The system matrix times ``(du, dt)``."""
         st = self.st
         x = np.concatenate([dt[:, None], du], axis=1)
-        hx = _apply(self.Winv, _apply(self.Winv, x))
+        hx = _matvec(self.Winv, _matvec(self.Winv, x))
         hx[:, 1:] += (self.zeta * (du @ st.X.T)) @ st.X + st.predict_adjoint(st.predict(du)) / st.n
         return hx[:, 1:], hx[:, 0]
 
@@ -405,11 +410,6 @@ def _cho_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
                             check_finite=False)
 
 
-def _apply(A: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Products of a stack of matrices (m, k, k) with a stack of vectors (m, k)."""
-    return np.einsum("mij,mj->mi", A, x)
-
-
 class _Iterate:
     r"""Primal-dual point of one output, its slacks and multipliers held in scaled form.
 
@@ -427,14 +427,14 @@ class _Iterate:
         self.w, self.beta, self.lam_soc = w, beta, lam_soc
         self.W, self.Winv = _soc_matrices(w, beta)
         self.s_lin, self.z_lin = omega * lam_lin, lam_lin / omega
-        self.s_soc, self.z_soc = _apply(self.W, lam_soc), _apply(self.Winv, lam_soc)
+        self.s_soc, self.z_soc = _matvec(self.W, lam_soc), _matvec(self.Winv, lam_soc)
 
     @classmethod
     def from_points(cls, u, t, s_lin, s_soc, z_lin, z_soc) -> _Iterate:
         """The iterate with these slacks and multipliers (in the cone interiors)."""
         w, beta = _soc_scaling(s_soc, z_soc)
         W, _ = _soc_matrices(w, beta)
-        return cls(u, t, np.sqrt(s_lin / z_lin), np.sqrt(s_lin * z_lin), w, beta, _apply(W, z_soc))
+        return cls(u, t, np.sqrt(s_lin / z_lin), np.sqrt(s_lin * z_lin), w, beta, _matvec(W, z_soc))
 
     def mu(self, degree: int) -> float:
         """The duality measure :math:`s^\top z / \text{degree} = \\lambda^\top\\lambda / \text{degree}`."""
@@ -480,10 +480,10 @@ class _Kkt:
         st = self.st
         # G^T W^{-1} (W^{-1} b_z) with b_z = -c r_z - W w, G x = (-G_j u_j, -(t_j, u_j))
         q_lin = (-scale * rz_lin / self.omega - w_lin) / self.omega
-        q_soc = _apply(self.Winv, _apply(self.Winv, -scale * rz_soc) - w_soc)
+        q_soc = _matvec(self.Winv, _matvec(self.Winv, -scale * rz_soc) - w_soc)
         du, dt = self.newton.solve(-scale * rx_u - st.cone_adjoint(q_lin) - q_soc[:, 1:], -scale * rx_t - q_soc[:, 0])
         sl = (st.cone(du) - scale * rz_lin) / self.omega
-        ss = _apply(self.Winv, np.concatenate([dt[:, None], du], axis=1) - scale * rz_soc)
+        ss = _matvec(self.Winv, np.concatenate([dt[:, None], du], axis=1) - scale * rz_soc)
         return du, dt, sl, ss, w_lin - sl, w_soc - ss
 
     def max_step(self, sl, ss, zl, zs) -> float:
@@ -738,7 +738,9 @@ def solve_ipm(
         Seconds of wall-clock time for the whole solve, shared equally among
         the outputs still to solve.
     verbose : bool
-        Print one line per iteration.
+        Print per iteration the objective, certified gap, violation and
+        :math:`\mu`, then the step taken, :math:`\sigma`, the largest primal and
+        dual residuals and the largest condition number of the cone scalings.
 
     Returns
     -------
