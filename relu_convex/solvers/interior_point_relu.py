@@ -69,19 +69,22 @@ with :math:`\tilde B = [0, \sigma_j D_j X]_j` (no column for :math:`t`) and
 products need :math:`n d^2` flops a group, since :math:`(2D_j - I)^2 = I`).
 The blocks are factored in scaled form: :math:`H_j = \hat W_j^{-1} M_j \hat
 W_j^{-1}` with :math:`M_j = I + C_j C_j^\top`, :math:`C_j = [\hat W_j]_{:,u}
-X^\top \operatorname{diag}(z_j/s_j)^{1/2}`, and :math:`M_j = R_j^\top R_j`
-from the QR factorization of :math:`[I; C_j^\top]` (a Cholesky factorization
-of the formed :math:`H_j` or :math:`M_j` fails from rounding near the
-optimum). So :math:`H_j^{-1} = T_j^\top T_j` with :math:`T_j = R_j^{-\top}
-\hat W_j`, and with :math:`[H_j^{-1}]_{uu} = S_j S_j^\top` and :math:`F =
-[D_j X S_j]_j` (:math:`n \times 2p(d+1)`) Woodbury's identity gives
+X^\top \operatorname{diag}(z_j/s_j)^{1/2}`, and :math:`M_j = R_j^\top R_j` by
+Cholesky's factorization, or, where rounding makes a formed :math:`M_j`
+indefinite (near the optimum), from the QR factorization of :math:`[I;
+C_j^\top]`, which never fails (the formed :math:`H_j` is far worse: its
+condition is that of :math:`\hat W_j^{-2}`). So :math:`H_j^{-1} = T_j^\top
+T_j` with :math:`T_j = R_j^{-\top} \hat W_j`; with :math:`[H_j^{-1}]_{uu} =
+S_j S_j^\top` (:math:`S_j` of order :math:`d`, from the QR factorization of
+:math:`[T_j]_{:,u}`) and :math:`F = [D_j X S_j]_j` (:math:`n \times 2pd`)
+Woodbury's identity gives
 
 .. math::
 
     (H + \tilde B^\top\tilde B/n)^{-1} = H^{-1} - H^{-1}\tilde B^\top
     (n I + F F^\top)^{-1} \tilde B H^{-1},
 
-one product :math:`F F^\top` (:math:`n^2 \cdot 2p(d+1)` flops) and one
+one product :math:`F F^\top` (:math:`n^2 \cdot 2pd` flops) and one
 Cholesky factorization of order :math:`n` an iteration. When :math:`2pd < n`
 the system of order :math:`2p(d+1)` is formed and factored instead
 (:math:`n (2pd)^2` flops). Every solve is followed by iterative refinement on
