@@ -8,7 +8,15 @@ from conftest import SOLVER_CASES, planted_problem
 
 import relu_convex as rc
 from relu_convex.solvers import SolveStatus, available_solvers
-from relu_convex.solvers.interior_point_relu import _soc_divide, _soc_max_step, _soc_product, _soc_scaling, solve_ipm
+from relu_convex.solvers.interior_point_relu import (
+    _soc_divide,
+    _soc_matrices,
+    _soc_max_step,
+    _soc_product,
+    _soc_scaling,
+    _soc_update,
+    solve_ipm,
+)
 
 CASES = SOLVER_CASES + [
     (100, 4, 20, 1e-3, False, 5),
@@ -41,6 +49,20 @@ def test_matches_clarabel_feasible_and_certified(case, outputs):
     A, B = res.info["multipliers"]
     assert A.shape == B.shape == ((problem.n, problem.p) if outputs is None else (outputs, problem.n, problem.p))
     assert np.all(A >= 0) and np.all(B >= 0)
+
+
+@pytest.mark.parametrize("case", [(300, 8, 40, 1e-3, True, 11), (400, 10, 50, 1e-3, False, 12)],
+                         ids=["n300-d9-p40", "n400-d10-p50"])
+def test_tight_tolerance_on_medium_instances(case):
+    # near the optimum the cone scalings reach condition numbers of 1e8 and more; these
+    # instances used to stall at certified gaps of 3e-6 and 1e-5
+    problem = instance(*case)
+    res = problem.solve(solver="ipm", tol=1e-7, feas_tol=1e-7)
+    assert res.status is SolveStatus.OPTIMAL, res.message
+    assert res.relative_gap <= 1e-7 and res.max_violation <= 1e-7
+    ref = problem.solve(solver="clarabel", tol=1e-9)
+    assert res.lower_bound <= ref.objective * (1 + 1e-9)
+    assert abs(res.objective - ref.objective) <= 1e-7 * ref.objective
 
 
 def test_registered_for_relu_only():
@@ -103,9 +125,21 @@ def test_second_order_cone_helpers():
         return v
 
     s, z = interior(6, 5), interior(6, 5)
-    W, W_inv, lam = _soc_scaling(s, z)
-    np.testing.assert_allclose(np.einsum("mij,mj->mi", W, z), np.einsum("mij,mj->mi", W_inv, s), atol=1e-12)
+    w, beta = _soc_scaling(s, z)
+    W, W_inv = _soc_matrices(w, beta)
+    lam = np.einsum("mij,mj->mi", W, z)
+    np.testing.assert_allclose(lam, np.einsum("mij,mj->mi", W_inv, s), atol=1e-12)
     np.testing.assert_allclose(W @ W_inv, np.broadcast_to(np.eye(5), W.shape), atol=1e-12)
+    # the scaling of a new point, updated from it in the current scaling, is its own scaling
+    s_new, z_new = interior(6, 5), interior(6, 5)
+    w2, beta2, lam2 = _soc_update(w, beta, s_new, z_new)
+    s2, z2 = np.einsum("mij,mj->mi", W, s_new), np.einsum("mij,mj->mi", W_inv, z_new)
+    w_ref, beta_ref = _soc_scaling(s2, z2)
+    np.testing.assert_allclose(w2, w_ref, atol=1e-12)
+    np.testing.assert_allclose(beta2, beta_ref, rtol=1e-12)
+    W2, W2_inv = _soc_matrices(w2, beta2)
+    np.testing.assert_allclose(lam2, np.einsum("mij,mj->mi", W2, z2), atol=1e-12)
+    np.testing.assert_allclose(lam2, np.einsum("mij,mj->mi", W2_inv, s2), atol=1e-12)
     r = rng.standard_normal((6, 5))
     np.testing.assert_allclose(_soc_product(lam, _soc_divide(lam, r)), r, atol=1e-12)
     d = rng.standard_normal((6, 5))

@@ -22,17 +22,41 @@ nonnegative orthants :math:`\mathbb{R}^n_+` and ``2p`` cones
 Method. Infeasible-start path following with Nesterov-Todd scaling and
 Mehrotra's predictor-corrector, as in CVXOPT's ``coneqp`` (Vandenberghe, "The
 CVXOPT linear and quadratic cone program solvers", 2010): the scaling
-:math:`W` (diagonal :math:`\sqrt{s/z}` on the orthants, a hyperbolic
-Householder matrix on each second-order cone) gives :math:`W z = W^{-1} s =
-\lambda_W`; each iteration factors one system and solves it twice (affine
-direction, then the centered and corrected one, whose residual right-hand
-sides are scaled by :math:`1 - \sigma`, :math:`\sigma = (\mu_{aff}/\mu)^3`);
-the step is 0.99 of the largest one that keeps :math:`s, z` in the cone
+:math:`W` (diagonal :math:`\omega = \sqrt{s/z}` on the orthants,
+:math:`\beta \bar W(w)` on each second-order cone, :math:`\bar W(w)` the
+hyperbolic Householder matrix of the scaling point :math:`w`, :math:`w^\top J
+w = 1`) gives :math:`W z = W^{-1} s = \lambda`; each iteration factors one
+system and solves it twice (affine direction, then the centered and corrected
+one, whose residual right-hand sides are scaled by :math:`1 - \sigma`,
+:math:`\sigma = (\mu_{aff}/\mu)^3`), and at most twice more for Gondzio's
+centrality correctors: at the trial step :math:`\tilde\alpha = \min(1,
+1.5\alpha)` the orthant products :math:`\tilde s_k \tilde z_k` outside
+:math:`[0.1, 10]\,\sigma\mu` are moved back into it by the right-hand side
+:math:`\lambda \circ (W^{-1} ds + W dz)`, kept while the step grows by 1%.
+The step is 0.99 of the largest one that keeps :math:`s, z` in the cone
 interior, computed in the scaled coordinates (closed form for each
 second-order cone, a ratio test on the orthants). The first point is CVXOPT's:
 the solution of the system below with :math:`W = I`, shifted into the interior.
 
-Newton systems. Eliminating :math:`dz` leaves
+Scaled iterates. Near the optimum :math:`s_j` and :math:`z_j` of an active
+cone both approach its boundary and :math:`\operatorname{cond}(W)` grows like
+:math:`s^\top z / \mu` (to :math:`10^9`-:math:`10^{10}` on an ``n = 1000``
+instance near a certified gap of :math:`10^{-7}`), so quantities formed from the unscaled points lose accuracy:
+:math:`s_0^2 - \|s_1\|^2` cancels, and :math:`W^{-2}` squares the condition.
+As in CVXOPT, the iterate therefore holds :math:`\lambda` and the scaling
+:math:`(\omega, w, \beta)`, not :math:`s, z`. A step moves :math:`\lambda` to
+:math:`\tilde s = \lambda + \alpha W^{-1} ds` and :math:`\tilde z = \lambda +
+\alpha W dz` (well-centred points in the current scaling); the new scaling
+and :math:`\lambda` follow from :math:`\tilde s, \tilde z` and the old
+:math:`w` in closed form (:func:`_soc_update`; :math:`\omega \leftarrow
+\omega\sqrt{\tilde s/\tilde z}`, :math:`\lambda \leftarrow \sqrt{\tilde s
+\tilde z}` on the orthants), and :math:`s = W\lambda`, :math:`z =
+W^{-1}\lambda` are only derived (residuals, certificate). A direction is
+returned in scaled form: :math:`ds` from the primal equation :math:`G dx + ds
+= -c\,r_z`, :math:`W dz = w - W^{-1} ds`, so the linearized complementarity
+holds to rounding; :math:`dz` itself and :math:`W^{-2}` are never formed.
+
+Newton systems. Eliminating :math:`ds` and :math:`dz` leaves
 
 .. math::
 
@@ -43,19 +67,28 @@ Newton systems. Eliminating :math:`dz` leaves
 with :math:`\tilde B = [0, \sigma_j D_j X]_j` (no column for :math:`t`) and
 :math:`H_j` of size :math:`(d+1) \times (d+1)` (:math:`G_j^\top G_j`-type
 products need :math:`n d^2` flops a group, since :math:`(2D_j - I)^2 = I`).
-With :math:`S_j = [H_j^{-1}]_{uu} = L_j L_j^\top` and
-:math:`F = [D_j X L_j]_j` (:math:`n \times 2pd`) Woodbury's identity gives
+The blocks are factored in scaled form: :math:`H_j = \hat W_j^{-1} M_j \hat
+W_j^{-1}` with :math:`M_j = I + C_j C_j^\top`, :math:`C_j = [\hat W_j]_{:,u}
+X^\top \operatorname{diag}(z_j/s_j)^{1/2}`, and :math:`M_j = R_j^\top R_j` by
+Cholesky's factorization, or, where rounding makes a formed :math:`M_j`
+indefinite (near the optimum), from the QR factorization of :math:`[I;
+C_j^\top]`, which never fails (the formed :math:`H_j` is far worse: its
+condition is that of :math:`\hat W_j^{-2}`). So :math:`H_j^{-1} = T_j^\top
+T_j` with :math:`T_j = R_j^{-\top} \hat W_j`; with :math:`[H_j^{-1}]_{uu} =
+S_j S_j^\top` (:math:`S_j` of order :math:`d`, from the QR factorization of
+:math:`[T_j]_{:,u}`) and :math:`F = [D_j X S_j]_j` (:math:`n \times 2pd`)
+Woodbury's identity gives
 
 .. math::
 
     (H + \tilde B^\top\tilde B/n)^{-1} = H^{-1} - H^{-1}\tilde B^\top
     (n I + F F^\top)^{-1} \tilde B H^{-1},
 
-one product :math:`F F^\top` (:math:`n^2 \cdot 2pd` flops) and one Cholesky
-factorization of order :math:`n` an iteration. When :math:`2pd < n` the
-system of order :math:`2p(d+1)` is formed and factored instead
-(:math:`n (2pd)^2` flops). Every solve is followed by one step of iterative
-refinement on the reduced system.
+one product :math:`F F^\top` (:math:`n^2 \cdot 2pd` flops) and one
+Cholesky factorization of order :math:`n` an iteration. When :math:`2pd < n`
+the system of order :math:`2p(d+1)` is formed and factored instead
+(:math:`n (2pd)^2` flops). Every solve is followed by iterative refinement on
+the reduced system (at most three steps, while the residual halves).
 
 Certificate. Stationarity in :math:`u_j` reads
 :math:`\sigma_j X^\top D_j r / n - G_j^\top z_j = \hat z_{j,u}` with
@@ -92,11 +125,23 @@ _STALL_STEP = 1e-8  # a step this short ends the run (the directions are no long
 _SHORT_STEP = 0.1  # a combined step shorter than this tries a plain centering direction
 _CENTERING = 0.5  # the smallest centering parameter of that direction
 _POLISH_GAP = 1e-3  # polish when the certified gap first falls below this, then each 1000-fold drop
-_REFINE = 3  # iterative refinement steps per solve at most (reduced and two-block systems)
+_CORRECTORS = 2  # Gondzio centrality correctors per iteration at most
+_REFINE = 3  # iterative refinement steps per reduced solve at most
+
+
+def _matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Products of a stack of matrices (m, k, k) with a stack of vectors (m, k)."""
+    return np.einsum("mij,mj->mi", A, x)
+
+
+def _jnorm(v: np.ndarray) -> np.ndarray:
+    r""":math:`\sqrt{v_0^2 - \|v_1\|^2}` of each row of a stack (m, k) in the cone interior."""
+    a = np.linalg.norm(v[:, 1:], axis=1)
+    return np.sqrt(v[:, 0] - a) * np.sqrt(v[:, 0] + a)
 
 
 def _soc_scaling(s: np.ndarray, z: np.ndarray):
-    r"""Nesterov-Todd scaling of a stack of second-order cones.
+    r"""Nesterov-Todd scaling point of a stack of second-order cones.
 
     Parameters
     ----------
@@ -105,36 +150,80 @@ def _soc_scaling(s: np.ndarray, z: np.ndarray):
 
     Returns
     -------
-    W, W_inv : ndarray, shape (m, k, k)
-        Symmetric, with :math:`W z = W^{-1} s`.
-    lam : ndarray, shape (m, k)
-        :math:`W z`.
+    w : ndarray, shape (m, k)
+        The scaling points (:math:`w_0^2 - \|w_1\|^2 = 1`).
+    beta : ndarray, shape (m,)
+        The scales; :math:`W = \beta \bar W(w)` (see :func:`_soc_matrices`) has
+        :math:`W z = W^{-1} s`.
     """
-    s_det = s[:, 0] ** 2 - np.einsum("mk,mk->m", s[:, 1:], s[:, 1:])
-    z_det = z[:, 0] ** 2 - np.einsum("mk,mk->m", z[:, 1:], z[:, 1:])
-    s_norm, z_norm = np.sqrt(s_det), np.sqrt(z_det)
+    s_norm, z_norm = _jnorm(s), _jnorm(z)
     sb, zb = s / s_norm[:, None], z / z_norm[:, None]
     gamma = np.sqrt(0.5 * (1.0 + np.einsum("mk,mk->m", sb, zb)))
-    wb = sb.copy()
-    wb[:, 0] += zb[:, 0]
-    wb[:, 1:] -= zb[:, 1:]
-    wb /= 2.0 * gamma[:, None]
-    beta = np.sqrt(s_norm / z_norm)
-    m, k = s.shape
-    # Wbar = [[w0, w1^T], [w1, I + w1 w1^T / (1 + w0)]], W = beta Wbar, W^{-1} = J Wbar J / beta
+    w = sb.copy()
+    w[:, 0] += zb[:, 0]
+    w[:, 1:] -= zb[:, 1:]
+    w /= 2.0 * gamma[:, None]
+    return w, np.sqrt(s_norm / z_norm)
+
+
+def _soc_matrices(w: np.ndarray, beta: np.ndarray):
+    r""":math:`W = \beta \bar W` and :math:`W^{-1} = J \bar W J / \beta`, :math:`\bar W = \begin{pmatrix} w_0 & w_1^\top
+    \\ w_1 & I + w_1 w_1^\top / (1 + w_0)\end{pmatrix}`, :math:`J = \operatorname{diag}(1, -I)`; shapes (m, k, k)."""
+    m, k = w.shape
     Wbar = np.zeros((m, k, k))
-    Wbar[:, 0, 0] = wb[:, 0]
-    Wbar[:, 0, 1:] = wb[:, 1:]
-    Wbar[:, 1:, 0] = wb[:, 1:]
-    Wbar[:, 1:, 1:] = wb[:, 1:, None] * wb[:, None, 1:] / (1.0 + wb[:, 0])[:, None, None]
+    Wbar[:, 0, 0] = w[:, 0]
+    Wbar[:, 0, 1:] = w[:, 1:]
+    Wbar[:, 1:, 0] = w[:, 1:]
+    Wbar[:, 1:, 1:] = w[:, 1:, None] * w[:, None, 1:] / (1.0 + w[:, 0])[:, None, None]
     Wbar[:, np.arange(1, k), np.arange(1, k)] += 1.0
     Winv = Wbar.copy()
     Winv[:, 0, 1:] *= -1.0
     Winv[:, 1:, 0] *= -1.0
-    W = Wbar * beta[:, None, None]
-    Winv /= beta[:, None, None]
-    lam = np.einsum("mij,mj->mi", W, z)
-    return W, Winv, lam
+    return Wbar * beta[:, None, None], Winv / beta[:, None, None]
+
+
+def _soc_update(w: np.ndarray, beta: np.ndarray, s: np.ndarray, z: np.ndarray):
+    r"""The scaling of the new point :math:`(W s, W^{-1} z)` from ``s``, ``z`` given in the current scaling ``W``.
+
+    Vandenberghe (2010, section 4.3; CVXOPT's ``update_scaling``): with
+    :math:`a, b` the :math:`J`-norms of ``s``, ``z``, :math:`\bar s = s/a`,
+    :math:`\bar z = z/b`, :math:`c = \sqrt{(1 + \bar s^\top \bar z)/2}`,
+    :math:`q = (\bar s + J \bar z)/(2c)` (the scaling point of :math:`(\bar s,
+    \bar z)`) and :math:`v = (w + e)/\sqrt{2(w_0 + 1)}` (so :math:`\bar W(w) =
+    2 v v^\top - J`), the new scaling point is :math:`\bar W(w) q`, the new scale
+    :math:`\beta\sqrt{a/b}`, and the new scaled variable :math:`\lambda` has
+    :math:`\lambda_0 = \sqrt{ab}\,c` and :math:`\lambda_1 = \sqrt{ab}\,\big(2 v_1
+    v^\top(u/2 - \delta q) - \delta q_1 + u_1/2\big)` with :math:`u = \bar s - J\bar z`,
+    :math:`\delta = (v_0 v^\top u - u_0/2)/(w'_0 + 1)`. Only the well-conditioned
+    scaled points enter: neither :math:`W` nor the (near-boundary) unscaled
+    points are formed.
+
+    Returns
+    -------
+    w, beta, lam : ndarray
+        The new scaling point (m, k), scale (m,) and :math:`\lambda` (m, k).
+    """
+    a, b = _jnorm(s), _jnorm(z)
+    sb, zb = s / a[:, None], z / b[:, None]
+    c = np.sqrt(0.5 * (1.0 + np.einsum("mk,mk->m", sb, zb)))
+    v = w / np.sqrt(2.0 * (w[:, :1] + 1.0))
+    v[:, 0] = np.sqrt(0.5 * (w[:, 0] + 1.0))
+    vs = np.einsum("mk,mk->m", v, sb)
+    vz = v[:, 0] * zb[:, 0] - np.einsum("mk,mk->m", v[:, 1:], zb[:, 1:])
+    vq = (vs + vz) / (2.0 * c)
+    vu = vs - vz
+    w_new = 2.0 * vq[:, None] * v
+    w_new[:, 0] -= (sb[:, 0] + zb[:, 0]) / (2.0 * c)
+    w_new[:, 1:] += (sb[:, 1:] - zb[:, 1:]) / (2.0 * c)[:, None]
+    delta = (v[:, 0] * vu - 0.5 * (sb[:, 0] - zb[:, 0])) / (w_new[:, 0] + 1.0)
+    lam = np.empty_like(s)
+    lam[:, 0] = c
+    lam[:, 1:] = (2.0 * (0.5 * vu - delta * vq))[:, None] * v[:, 1:] \
+        + (0.5 * (1.0 - delta / c))[:, None] * sb[:, 1:] + (0.5 * (1.0 + delta / c))[:, None] * zb[:, 1:]
+    lam *= np.sqrt(a * b)[:, None]
+    # renormalize against rounding: w_0 = sqrt(1 + |w_1|^2)
+    w_new[:, 0] = np.sqrt(1.0 + np.einsum("mk,mk->m", w_new[:, 1:], w_new[:, 1:]))
+    return w_new, beta * np.sqrt(a / b), lam
 
 
 def _soc_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -211,41 +300,55 @@ class _Newton:
     :math:`H_j` act on :math:`(t_j, u_j)`.
     """
 
-    def __init__(self, st: _Structure, zeta: np.ndarray, Q: np.ndarray):
+    def __init__(self, st: _Structure, zeta: np.ndarray, W: np.ndarray, Winv: np.ndarray):
         self.st = st
         n, d, m = st.n, st.d, 2 * st.p
         X = st.X
-        H = Q.copy()
-        H[:, 1:, 1:] += np.matmul(X.T[None] * zeta[:, None, :], X)  # X^T diag(z_j/s_j) X
-        self.H = H
+        self.zeta, self.Winv = zeta, Winv
         self.direct = m * d < n
         if self.direct:
-            A = (st.pred_weights[:, :, None] * X[:, None, :]).reshape(n, m * d)
+            H = np.matmul(Winv, Winv)
+            H[:, 1:, 1:] += np.matmul(X.T[None] * zeta[:, None, :], X)  # X^T diag(z_j/s_j) X
+            B = (st.pred_weights[:, :, None] * X[:, None, :]).reshape(n, m * d)
             K = np.zeros((m, d + 1, m, d + 1))
-            K[:, 1:, :, 1:] = (A.T @ A / n).reshape(m, d, m, d)
+            K[:, 1:, :, 1:] = (B.T @ B / n).reshape(m, d, m, d)
             K[np.arange(m), :, np.arange(m), :] += H
             K = K.reshape(m * (d + 1), m * (d + 1))
             self.chol = _cholesky(K)
             return
-        # H_j = L_j L_j^T with (t, u) ordered t first: the uu block of H_j^{-1} = L_j^{-T} L_j^{-1}
-        # is R_j R_j^T with R_j = [L_j^{-1}]_{uu}^T (L_j^{-1} is lower triangular)
-        self.Linv = np.linalg.inv(_cholesky(H))
-        R = self.Linv[:, 1:, 1:].transpose(0, 2, 1)  # (m, d, d)
-        F = X @ R.transpose(1, 0, 2).reshape(d, m * d)  # columns of group j: X R_j
+        # H_j = W_j^{-1} M_j W_j^{-1} with M_j = I + C_j C_j^T, C_j = [W_j]_{:, u} X^T diag(zeta_j)^{1/2};
+        # M_j = R_j^T R_j (Cholesky factorization of the formed M_j, or, where rounding makes one of
+        # them indefinite near the optimum, the QR factorization of [I; C_j^T], which never fails),
+        # and H_j^{-1} = T_j^T T_j with T_j = R_j^{-T} W_j
+        Ct = (X @ W[:, 1:, :].transpose(1, 0, 2).reshape(d, m * (d + 1))).reshape(n, m, d + 1)
+        Ct = Ct.transpose(1, 0, 2) * np.sqrt(zeta)[:, :, None]  # C_j^T, shape (m, n, d+1)
+        M = np.matmul(Ct.transpose(0, 2, 1), Ct)
+        M[:, np.arange(d + 1), np.arange(d + 1)] += 1.0
+        try:
+            R = np.linalg.cholesky(M).transpose(0, 2, 1)
+        except np.linalg.LinAlgError:
+            R = np.linalg.qr(np.concatenate([np.broadcast_to(np.eye(d + 1), (m, d + 1, d + 1)), Ct], axis=1),
+                             mode="r")
+        self.T = np.matmul(np.linalg.inv(R).transpose(0, 2, 1), W)
+        # the uu block of H_j^{-1} is [T_j]_{:, u}^T [T_j]_{:, u} = S_j S_j^T with S_j = R'_j^T from
+        # the QR factorization of [T_j]_{:, u} ((d+1) x d)
+        S = np.linalg.qr(self.T[:, :, 1:], mode="r").transpose(0, 2, 1)  # (m, d, d)
+        F = X @ S.transpose(1, 0, 2).reshape(d, m * d)  # columns of group j: X S_j
         F = (F.reshape(n, m, d) * st.mask2[:, :, None]).reshape(n, m * d)
-        M = F @ F.T
-        M[np.diag_indices(n)] += n
-        self.chol = _cholesky(M)
+        G = F @ F.T
+        G[np.diag_indices(n)] += n
+        self.chol = _cholesky(G)
 
     def _h_solve(self, r: np.ndarray) -> np.ndarray:
         """:math:`H_j^{-1} r_j` for every group, ``r`` of shape (m, d+1)."""
-        return np.einsum("mji,mj->mi", self.Linv, np.einsum("mij,mj->mi", self.Linv, r))
+        return np.einsum("mji,mj->mi", self.T, _matvec(self.T, r))
 
     def _apply(self, du: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The system matrix times ``(du, dt)``."""
+        st = self.st
         x = np.concatenate([dt[:, None], du], axis=1)
-        hx = np.einsum("mij,mj->mi", self.H, x)
-        hx[:, 1:] += self.st.predict_adjoint(self.st.predict(du)) / self.st.n
+        hx = _matvec(self.Winv, _matvec(self.Winv, x))
+        hx[:, 1:] += (self.zeta * (du @ st.X.T)) @ st.X + st.predict_adjoint(st.predict(du)) / st.n
         return hx[:, 1:], hx[:, 0]
 
     def _solve_once(self, ru: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -311,95 +414,92 @@ def _cho_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class _Iterate:
-    """Primal-dual point of one output: ``u`` (2p, d), ``t`` (2p,), slacks and multipliers."""
+    r"""Primal-dual point of one output, its slacks and multipliers held in scaled form.
 
-    def __init__(self, u, t, s_lin, s_soc, z_lin, z_soc):
+    ``u`` (2p, d) and ``t`` (2p,) are the primal variables. The scaling is
+    ``omega`` (2p, n) on the orthant rows (:math:`W = \operatorname{diag}(\omega)`) and,
+    on the cones, the scaling points ``w`` (2p, d+1) and scales ``beta`` (2p,)
+    (:func:`_soc_matrices`); ``lam_lin`` and ``lam_soc`` hold :math:`\lambda = W z = W^{-1} s`.
+    The slacks and multipliers ``s = W lambda``, ``z = W^{-1} lambda`` are derived
+    from these (for the residuals and the certificate).
+    """
+
+    def __init__(self, u, t, omega, lam_lin, w, beta, lam_soc):
         self.u, self.t = u, t
-        self.s_lin, self.s_soc = s_lin, s_soc
-        self.z_lin, self.z_soc = z_lin, z_soc
+        self.omega, self.lam_lin = omega, lam_lin
+        self.w, self.beta, self.lam_soc = w, beta, lam_soc
+        self.W, self.Winv = _soc_matrices(w, beta)
+        self.s_lin, self.z_lin = omega * lam_lin, lam_lin / omega
+        self.s_soc, self.z_soc = _matvec(self.W, lam_soc), _matvec(self.Winv, lam_soc)
+
+    @classmethod
+    def from_points(cls, u, t, s_lin, s_soc, z_lin, z_soc) -> _Iterate:
+        """The iterate with these slacks and multipliers (in the cone interiors)."""
+        w, beta = _soc_scaling(s_soc, z_soc)
+        W, _ = _soc_matrices(w, beta)
+        return cls(u, t, np.sqrt(s_lin / z_lin), np.sqrt(s_lin * z_lin), w, beta, _matvec(W, z_soc))
+
+    def mu(self, degree: int) -> float:
+        """The duality measure :math:`s^\top z / \text{degree} = \\lambda^\top\\lambda / \text{degree}`."""
+        return (float(np.vdot(self.lam_lin, self.lam_lin)) + float(np.vdot(self.lam_soc, self.lam_soc))) / degree
+
+    def step(self, alpha: float, du, dt, sl, ss, zl, zs) -> _Iterate:
+        """The iterate after a step ``alpha`` along ``(du, dt)`` and the scaled directions ``W^{-1} ds``, ``W dz``.
+
+        The new scaling is updated from the new points in the current scaling,
+        :math:`\\lambda + \alpha W^{-1} ds` and :math:`\\lambda + \alpha W dz`
+        (:func:`_soc_update`; on the orthants :math:`\\omega \\leftarrow \\omega
+        \\sqrt{\tilde s/\tilde z}`, :math:`\\lambda \\leftarrow \\sqrt{\tilde s \tilde z}`).
+        """
+        s_lin, z_lin = self.lam_lin + alpha * sl, self.lam_lin + alpha * zl
+        w, beta, lam_soc = _soc_update(self.w, self.beta, self.lam_soc + alpha * ss, self.lam_soc + alpha * zs)
+        return _Iterate(self.u + alpha * du, self.t + alpha * dt, self.omega * np.sqrt(s_lin / z_lin),
+                        np.sqrt(s_lin * z_lin), w, beta, lam_soc)
 
 
 class _Kkt:
-    """One iteration's scaling and factored system, and the full Newton direction from it."""
+    """One iteration's factored system, and the scaled Newton directions from it."""
 
     def __init__(self, st: _Structure, it: _Iterate):
         self.st = st
-        self.omega = np.sqrt(it.s_lin / it.z_lin)  # orthant scaling W = diag(omega)
-        self.lam_lin = np.sqrt(it.s_lin * it.z_lin)
-        self.W, self.Winv, self.lam_soc = _soc_scaling(it.s_soc, it.z_soc)
-        self.Q = np.matmul(self.Winv, self.Winv)  # (W^T W)^{-1} on the second-order cones
-        self.newton = _Newton(st, 1.0 / self.omega**2, self.Q)
+        self.omega, self.lam_lin = it.omega, it.lam_lin
+        self.W, self.Winv, self.lam_soc = it.W, it.Winv, it.lam_soc
+        self.newton = _Newton(st, 1.0 / self.omega**2, self.W, self.Winv)
 
     def direction(self, rx_u, rx_t, rz_lin, rz_soc, w_lin, w_soc, scale: float):
         r"""Solve :math:`P dx + G^\top dz = -c\,r_x`, :math:`G dx + ds = -c\,r_z`, :math:`W dz + W^{-1} ds = w`.
 
-        Returns ``(du, dt, ds_lin, ds_soc, dz_lin, dz_soc)``.
+        Returns ``(du, dt, sl, ss, zl, zs)``: ``dx`` and the scaled directions
+        :math:`W^{-1} ds` and :math:`W dz` on the orthants (``sl``, ``zl``) and the
+        cones (``ss``, ``zs``). Eliminating ``ds`` and ``dz`` leaves the reduced
+        system :math:`(P + G^\top W^{-2} G)\,dx = -c\,r_x + G^\top W^{-1}(W^{-1}(-c\,r_z) - w)`
+        (:class:`_Newton`); then ``ds`` is taken from the second equation and
+        :math:`W dz = w - W^{-1} ds`, so that the linearized complementarity holds
+        to rounding. Neither :math:`W^{-2}` nor ``dz`` itself is formed: near the
+        optimum :math:`W^{-2}` has the square of the condition of :math:`W`, and a
+        ``dz`` through it (or a residual of the two-block system measured with it)
+        loses the small components that decide the step.
         """
         st = self.st
-        bx_u, bx_t = -scale * rx_u, -scale * rx_t
-        bz_lin = -scale * rz_lin - self.omega * w_lin
-        bz_soc = -scale * rz_soc - np.einsum("mij,mj->mi", self.W, w_soc)
-        du, dt, dz_lin, dz_soc = self._solve(bx_u, bx_t, bz_lin, bz_soc)
-        size = max(_max_abs(bx_u, bx_t, bz_lin, bz_soc), np.finfo(float).tiny)
-        last = np.inf
-        for _ in range(_REFINE):  # iterative refinement on the two-block system
-            e = self._residual(du, dt, dz_lin, dz_soc, bx_u, bx_t, bz_lin, bz_soc)
-            err = _max_abs(*e)
-            if err >= 0.5 * last or err <= 1e-14 * size:
-                break
-            last = err
-            cu, ct, cl, cs = self._solve(*e)
-            du, dt, dz_lin, dz_soc = du + cu, dt + ct, dz_lin + cl, dz_soc + cs
-        # ds from G dx + ds = -c r_z (equal to W (w - W dz) in exact arithmetic, and far more
-        # accurate near the optimum, where W is badly conditioned on the second-order cones)
-        ds_lin = st.cone(du) - scale * rz_lin
-        ds_soc = np.concatenate([dt[:, None], du], axis=1) - scale * rz_soc
-        return du, dt, ds_lin, ds_soc, dz_lin, dz_soc
+        # G^T W^{-1} (W^{-1} b_z) with b_z = -c r_z - W w, G x = (-G_j u_j, -(t_j, u_j))
+        q_lin = (-scale * rz_lin / self.omega - w_lin) / self.omega
+        q_soc = _matvec(self.Winv, _matvec(self.Winv, -scale * rz_soc) - w_soc)
+        du, dt = self.newton.solve(-scale * rx_u - st.cone_adjoint(q_lin) - q_soc[:, 1:], -scale * rx_t - q_soc[:, 0])
+        sl = (st.cone(du) - scale * rz_lin) / self.omega
+        ss = _matvec(self.Winv, np.concatenate([dt[:, None], du], axis=1) - scale * rz_soc)
+        return du, dt, sl, ss, w_lin - sl, w_soc - ss
 
-    def _solve(self, bx_u, bx_t, bz_lin, bz_soc):
-        r"""Solve :math:`P dx + G^\top dz = b_x`, :math:`G dx - W^\top W dz = b_z` by eliminating ``dz``."""
-        st = self.st
-        zeta = 1.0 / self.omega**2
-        # (P + G^T (W^T W)^{-1} G) dx = b_x + G^T (W^T W)^{-1} b_z, with G x = (-G_j u_j, -(t_j, u_j))
-        q_soc = np.einsum("mij,mj->mi", self.Q, bz_soc)
-        ru = bx_u - st.cone_adjoint(zeta * bz_lin) - q_soc[:, 1:]
-        rt = bx_t - q_soc[:, 0]
-        du, dt = self.newton.solve(ru, rt)
-        # dz = (W^T W)^{-1} (G dx - b_z)
-        dz_lin = zeta * (-st.cone(du) - bz_lin)
-        x = np.concatenate([dt[:, None], du], axis=1)
-        dz_soc = np.einsum("mij,mj->mi", self.Q, -x - bz_soc)
-        return du, dt, dz_lin, dz_soc
-
-    def _residual(self, du, dt, dz_lin, dz_soc, bx_u, bx_t, bz_lin, bz_soc):
-        """The residuals of the two-block system at ``(dx, dz)``."""
-        st = self.st
-        pu = st.predict_adjoint(st.predict(du)) / st.n
-        eu = bx_u - (pu - st.cone_adjoint(dz_lin) - dz_soc[:, 1:])
-        et = bx_t + dz_soc[:, 0]
-        wz = np.einsum("mij,mj->mi", self.W, np.einsum("mij,mj->mi", self.W, dz_soc))
-        el = bz_lin - (-st.cone(du) - self.omega**2 * dz_lin)
-        es = bz_soc - (-np.concatenate([dt[:, None], du], axis=1) - wz)
-        return eu, et, el, es
-
-    def max_step(self, ds_lin, ds_soc, dz_lin, dz_soc) -> float:
-        """Largest step keeping ``s`` and ``z`` in the cone (in the scaled coordinates)."""
-        sl, zl = ds_lin / self.omega, dz_lin * self.omega
-        ss = np.einsum("mij,mj->mi", self.Winv, ds_soc)
-        zs = np.einsum("mij,mj->mi", self.W, dz_soc)
+    def max_step(self, sl, ss, zl, zs) -> float:
+        """Largest step keeping ``lambda + alpha W^{-1} ds`` and ``lambda + alpha W dz`` in the cones."""
         return min(_orthant_max_step(self.lam_lin, sl), _orthant_max_step(self.lam_lin, zl),
                    _soc_max_step(self.lam_soc, ss), _soc_max_step(self.lam_soc, zs))
-
-    def scaled(self, ds_lin, ds_soc, dz_lin, dz_soc):
-        """:math:`W^{-1} ds` and :math:`W dz` (orthant part, cone part)."""
-        return (ds_lin / self.omega, np.einsum("mij,mj->mi", self.Winv, ds_soc),
-                dz_lin * self.omega, np.einsum("mij,mj->mi", self.W, dz_soc))
 
 
 def _initial_point(st: _Structure, y: np.ndarray, lam: float) -> _Iterate:
     """CVXOPT's start: the system with W = I, ``s`` and ``z`` shifted into the cone interior."""
     m, d, n = 2 * st.p, st.d, st.n
-    newton = _Newton(st, np.ones((m, n)), np.broadcast_to(np.eye(d + 1), (m, d + 1, d + 1)).copy())
+    eye = np.broadcast_to(np.eye(d + 1), (m, d + 1, d + 1))
+    newton = _Newton(st, np.ones((m, n)), eye, eye)
     u, t = newton.solve(st.predict_adjoint(y) / n, -lam * np.ones(m))
     s_lin = st.cone(u)
     s_soc = np.concatenate([t[:, None], u], axis=1)
@@ -414,7 +514,7 @@ def _initial_point(st: _Structure, y: np.ndarray, lam: float) -> _Iterate:
 
     s_lin, s_soc = shift(s_lin, s_soc)
     z_lin, z_soc = shift(-st.cone(u), -np.concatenate([t[:, None], u], axis=1))
-    return _Iterate(u.copy(), t.copy(), s_lin, s_soc, z_lin, z_soc)
+    return _Iterate.from_points(u.copy(), t.copy(), s_lin, s_soc, z_lin, z_soc)
 
 
 class _OutputRun:
@@ -511,7 +611,7 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
         rx_t = lam - it.z_soc[:, 0]
         rz_lin = it.s_lin - st.cone(it.u)
         rz_soc = it.s_soc - np.concatenate([it.t[:, None], it.u], axis=1)
-        mu = (float(np.vdot(it.s_lin, it.z_lin)) + float(np.vdot(it.s_soc, it.z_soc))) / degree
+        mu = it.mu(degree)
         # certificate of the current primal point with the current multipliers
         objective = _objective(st, y, lam, it.u)
         violation = _violation(st, it.u, y_scale, row_scale)
@@ -543,10 +643,10 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
         try:
             kkt = _Kkt(st, it)
             # affine (predictor) direction: lambda o (W dz + W^{-1} ds) = -lambda o lambda
-            aff = kkt.direction(rx_u, rx_t, rz_lin, rz_soc, -kkt.lam_lin, -kkt.lam_soc, 1.0)
+            aff = kkt.direction(rx_u, rx_t, rz_lin, rz_soc, -it.lam_lin, -it.lam_soc, 1.0)
             alpha = min(1.0, kkt.max_step(*aff[2:]))
-            sl, ss, zl, zs = kkt.scaled(*aff[2:])
-            lam_l, lam_s = kkt.lam_lin, kkt.lam_soc
+            sl, ss, zl, zs = aff[2:]
+            lam_l, lam_s = it.lam_lin, it.lam_soc
             mu_aff = (float(np.vdot(lam_l + alpha * sl, lam_l + alpha * zl))
                       + float(np.vdot(lam_s + alpha * ss, lam_s + alpha * zs))) / degree
             sigma = min(1.0, max(0.0, mu_aff / mu)) ** 3
@@ -554,9 +654,22 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
             c_lin = -lam_l * lam_l + sigma * mu - sl * zl
             c_soc = -_soc_product(lam_s, lam_s) - _soc_product(ss, zs)
             c_soc[:, 0] += sigma * mu
-            du, dt, ds_lin, ds_soc, dz_lin, dz_soc = kkt.direction(
-                rx_u, rx_t, rz_lin, rz_soc, c_lin / lam_l, _soc_divide(lam_s, c_soc), 1.0 - sigma)
-            alpha = min(1.0, _STEP * kkt.max_step(ds_lin, ds_soc, dz_lin, dz_soc))
+            w_soc = _soc_divide(lam_s, c_soc)
+            direction = kkt.direction(rx_u, rx_t, rz_lin, rz_soc, c_lin / lam_l, w_soc, 1.0 - sigma)
+            alpha = min(1.0, _STEP * kkt.max_step(*direction[2:]))
+            for _ in range(_CORRECTORS if alpha < 1.0 else 0):
+                # Gondzio's centrality corrector on the orthant rows: at a longer trial step, move the
+                # products s_k z_k that leave [0.1, 10] sigma mu back to that interval
+                trial = min(1.0, 1.5 * alpha / _STEP)
+                v = (lam_l + trial * direction[2]) * (lam_l + trial * direction[4])
+                target = sigma * mu
+                corr = np.maximum(np.clip(v, 0.1 * target, 10.0 * target) - v, -10.0 * target)
+                c_lin = c_lin + corr
+                other = kkt.direction(rx_u, rx_t, rz_lin, rz_soc, c_lin / lam_l, w_soc, 1.0 - sigma)
+                alpha_c = min(1.0, _STEP * kkt.max_step(*other[2:]))
+                if alpha_c < 1.01 * alpha:
+                    break
+                alpha, direction = alpha_c, other
             if alpha < _SHORT_STEP:
                 # the second-order term blocks the step (a badly centered cone): try a centering
                 # direction without it, and keep the longer step
@@ -568,7 +681,7 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
                                       1.0 - sigma_c)
                 alpha_c = min(1.0, _STEP * kkt.max_step(*other[2:]))
                 if alpha_c > alpha:
-                    alpha, (du, dt, ds_lin, ds_soc, dz_lin, dz_soc) = alpha_c, other
+                    alpha, direction = alpha_c, other
         except np.linalg.LinAlgError:
             alpha = np.nan
         if not np.isfinite(alpha) or alpha < _STALL_STEP:
@@ -576,12 +689,10 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
             if polish_at < _POLISH_GAP:  # polished before: once more from the last point
                 _polish(op, st, y, lam, it, run, row_scale, y_scale, tol, feas_tol)
             break
-        it.u = it.u + alpha * du
-        it.t = it.t + alpha * dt
-        it.s_lin = it.s_lin + alpha * ds_lin
-        it.s_soc = it.s_soc + alpha * ds_soc
-        it.z_lin = it.z_lin + alpha * dz_lin
-        it.z_soc = it.z_soc + alpha * dz_soc
+        if verbose:
+            print(f"    step {alpha:.3f}  sigma {sigma:.2e}  primal residual {_max_abs(rz_lin, rz_soc):.2e}  "
+                  f"dual residual {_max_abs(rx_u, rx_t):.2e}  cond(W) {float(np.max(it.w[:, 0] + np.sqrt(it.w[:, 0] ** 2 - 1.0))) ** 2:.1e}")
+        it = it.step(alpha, *direction)
         run.iterations += 1
     return run
 
@@ -630,7 +741,9 @@ def solve_ipm(
         Seconds of wall-clock time for the whole solve, shared equally among
         the outputs still to solve.
     verbose : bool
-        Print one line per iteration.
+        Print per iteration the objective, certified gap, violation and
+        :math:`\mu`, then the step taken, :math:`\sigma`, the largest primal and
+        dual residuals and the largest condition number of the cone scalings.
 
     Returns
     -------
