@@ -29,23 +29,26 @@ __all__ = [
     "zero_weights",
 ]
 
-DEFAULT_SOLVER: dict[str, str] = {"relu": "clarabel", "gated": "fista"}
+DEFAULT_SOLVER: dict[str, str] = {"relu": "ipm", "gated": "fista"}
 """Solver used when none is named, per model.
 
 C-GReLU: ``"fista"``. It stops on a certified gap, returns exactly sparse weights,
 warm-starts along regularization paths, and is as fast as Clarabel on small
-problems and far faster on large ones (``validation/RESULTS.md``: median 0.92x
-Clarabel's time on the quick suite, 0.53x on the full UCI training splits of up to
-1000 rows; ``validation/BENCHMARKS.md``: 19x faster at n=2000, d=50, p=300).
+problems and far faster on large ones (``validation/RESULTS.md``: median 0.97x
+Clarabel's time on the quick suite, 0.77x on the UCI problems of at most 100 rows,
+0.53x on the full UCI training splits of up to 1000 rows; ``validation/BENCHMARKS.md``:
+23x faster at n=2000, d=50, p=300).
 
-C-ReLU: ``"clarabel"``. The augmented Lagrangian ``"al"`` is slower than the conic
-route on most problems measured (median 4.7x Clarabel's time on the quick suite,
-8.3x at n=1000, d=20, p=100) and reaches Clarabel's objective to 1e-5 on fewer of
-them, so the interior-point route stays the default there."""
+C-ReLU: ``"ipm"``, the structured interior-point method. It stops on the same certified
+gap and cone violation as ``"al"``, returns a strictly feasible point, and is faster than
+Clarabel on the CVXPY program from small problems up (``validation/RESULTS.md``: median
+0.67x Clarabel's time on the quick suite and 0.34x on the UCI C-ReLU problems;
+``validation/BENCHMARKS.md``: 12.7x faster at n=1000, d=20, p=100). The augmented
+Lagrangian ``"al"`` is slower than both on most problems measured."""
 
 FREE_TERMS_SOLVER = "clarabel"
 """Solver used when none is named and the program has unpenalized columns or an offset,
-which the first-order solvers do not handle (the conic route does)."""
+which "fista", "al" and "ipm" do not handle (the conic route does)."""
 
 WARM_START_SOLVERS: tuple[str, ...] = ("fista", "al")
 """Solvers that accept ``weights0`` (the conic route does not)."""
