@@ -64,16 +64,23 @@ benchmark instance (n=2000, d=50) instead of 4.
 
 Working-set growth (:func:`polish_grelu`, :func:`entering_groups`): the
 restriction can also miss groups, e.g. when the start is the solution at the
-previous, larger :math:`\lambda` of a regularization path. After refining,
-one adjoint product gives :math:`\|X^\top D_i r\|/n` for every group; the
-zero groups above :math:`\lambda` (those whose dual constraint a certificate
-at this point would find violated) enter, the most violated first, and the
-refinement is repeated. Measured on ``validation/bench_paths.py``: from the
-previous path point alone, three rounds certify the next point (gap
-:math:`10^{-14}`) where the refinement on the old support leaves gaps of
-:math:`10^{-2}` to :math:`10^{-1}`; it does not make the warm path faster than
-the restarted FISTA that refines once its support has settled (n=2000, d=21,
-p=200: each such refinement takes 0.5 to 2 s, as long as the whole warm solve).
+previous, larger :math:`\lambda` of a regularization path. Before the first
+refinement and after each one, one adjoint product gives
+:math:`\|X^\top D_i r\|/n` for every group; the zero groups above
+:math:`\lambda` (those whose dual constraint a certificate at this point would
+find violated) enter, the most violated first, and the refinement is repeated.
+Measured on ``validation/bench_paths.py``: from the previous path point alone,
+three rounds certify the next point (gap :math:`10^{-14}`) where the refinement
+on the old support leaves gaps of :math:`10^{-2}` to :math:`10^{-1}`.
+:func:`predict_grelu` gives a better start along a path: the tangent step
+:math:`dz/d\lambda` from one Newton system at the previous solution.
+
+Work. A refinement counts its estimated work (:data:`NEWTON_RATE`,
+:data:`NEWTON_OVERHEAD`, :func:`newton_step_work`: flops, in units of the
+first-order iterations' products) and can be given a budget in it
+(``max_work``), so that a caller weighs refinements against iterations the
+same way on every run; a caller's certificate test (``stop``) can end it as
+soon as the gap it needs is certified.
 """
 
 from __future__ import annotations
