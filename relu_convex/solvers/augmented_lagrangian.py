@@ -71,7 +71,7 @@ from .array_parts import ArrayAugmentedPart
 from .newton import polish_relu
 from .options import Deadline, History, check_flag, check_run_options, check_tol
 from .proximal import ArrayOps, Evaluation, Progress, extrapolate_products, fista, group_norm_sum, ops_for
-from .result import SolveResult, cone_status, relative_gap
+from .result import SolveResult, cone_result, relative_gap
 
 __all__ = ["AugmentedPart", "solve_al"]
 
@@ -617,45 +617,16 @@ def solve_al(
         runs.append(run)
 
     weights = _combine([_split(r.x, problem.p) for r in runs], multi, stack)
-    objective = problem.objective(weights)
-    violation = problem.constraint_violation(weights)
-    lower = float(sum(r.bound for r in runs))
-    rel = relative_gap(objective, lower)
-    elapsed = clock.elapsed()
-    history.record(sum(r.iterations for r in runs), objective, lower, violation, elapsed)
-    history.data["output"].append(-1)
-    reasons = {r.reason for r in runs}
-    status, message = cone_status(violation, feas_tol, rel, tol, reasons, max_iter,
-                                  "the recomputed certificate misses the tolerances (rounding)")
-    if verbose:
-        print(f"al: {status.value} after {sum(r.iterations for r in runs)} iterations, {elapsed:.3g} s; {message}")
-    A = [r.multipliers[0] for r in runs]
-    B = [r.multipliers[1] for r in runs]
-    thetas = [r.theta if r.theta is not None else np.zeros(problem.n) for r in runs]
-    return SolveResult(
-        status=status,
-        weights=weights,
-        objective=objective,
-        lower_bound=lower,
-        gap=objective - lower,
-        relative_gap=rel,
-        iterations=sum(r.iterations for r in runs),
-        solve_time=elapsed,
-        solver="al",
-        max_violation=violation,
-        message=message,
-        solver_status=",".join(sorted(reasons)),
-        dual=np.stack(thetas, axis=1) if multi else thetas[0],
-        history=history.data,
+    return cone_result(
+        problem, weights, runs, solver="al", clock=clock, history=history, tol=tol, feas_tol=feas_tol,
+        max_iter=max_iter, otherwise="the recomputed certificate misses the tolerances (rounding)",
+        multipliers=([r.multipliers[0] for r in runs], [r.multipliers[1] for r in runs]), verbose=verbose, stack=stack,
         info={
-            "multipliers": (stack(A), stack(B)) if multi else (A[0], B[0]),
             "outer_iterations": [r.outer for r in runs] if multi else runs[0].outer,
             "penalty": [r.rho for r in runs] if multi else runs[0].rho,
             "polishes": 0 if refiner is None else refiner.attempts,
             "polish_time": 0.0 if refiner is None else refiner.time,
         },
-        backend=problem.backend,
-        device=problem.device,
     )
 
 

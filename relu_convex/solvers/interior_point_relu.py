@@ -121,7 +121,7 @@ import numpy as np
 from ..duality import DualBound, relu_constraint_values, scaled_dual_bound
 from ..operators import MaskedOperator
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
-from .result import SolveResult, cone_status, relative_gap
+from .result import SolveResult, cone_result, relative_gap
 
 __all__ = ["solve_ipm"]
 
@@ -801,40 +801,12 @@ def solve_ipm(
     V = [run.u[:p].astype(dtype) for run in runs]
     W = [run.u[p:].astype(dtype) for run in runs]
     weights = (np.stack(V), np.stack(W)) if multi else (V[0], W[0])
-    objective = problem.objective(weights)
-    violation = problem.constraint_violation(weights)
-    lower = float(sum(run.bound for run in runs))
-    rel = relative_gap(objective, lower)
-    iterations = sum(run.iterations for run in runs)
-    elapsed = clock.elapsed()
-    history.record(iterations, objective, lower, violation, elapsed)
-    history.data["output"].append(-1)
-    history.data["mu"].append(max(run.mu for run in runs))
-    reasons = {run.reason for run in runs}
-    status, message = cone_status(violation, feas_tol, rel, tol, reasons, max_iter,
-                                  "the steps stalled before the tolerances were met")
-    if verbose:
-        print(f"ipm: {status.value} after {iterations} iterations, {elapsed:.3g} s; {message}")
-    A = [run.multipliers[:p].T for run in runs]
-    B = [run.multipliers[p:].T for run in runs]
-    thetas = [run.theta if run.theta is not None else np.zeros(problem.n) for run in runs]
-    return SolveResult(
-        status=status,
-        weights=weights,
-        objective=objective,
-        lower_bound=lower,
-        gap=objective - lower,
-        relative_gap=rel,
-        iterations=iterations,
-        solve_time=elapsed,
-        solver="ipm",
-        max_violation=violation,
-        message=message,
-        solver_status=",".join(sorted(reasons)),
-        dual=np.stack(thetas, axis=1) if multi else thetas[0],
-        history=history.data,
+    return cone_result(
+        problem, weights, runs, solver="ipm", clock=clock, history=history, tol=tol, feas_tol=feas_tol,
+        max_iter=max_iter, otherwise="the steps stalled before the tolerances were met",
+        multipliers=([run.multipliers[:p].T for run in runs], [run.multipliers[p:].T for run in runs]),
+        verbose=verbose, history_extra={"mu": max(run.mu for run in runs)},
         info={
-            "multipliers": (np.stack(A), np.stack(B)) if multi else (A[0], B[0]),
             "mu": [run.mu for run in runs] if multi else runs[0].mu,
             "outer_iterations": [run.iterations for run in runs] if multi else runs[0].iterations,
         },

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SolveStatus", "SolveResult", "relative_gap", "cone_status"]
+__all__ = ["SolveStatus", "SolveResult", "relative_gap", "cone_status", "cone_result"]
 
 
 class SolveStatus(str, enum.Enum):
@@ -142,3 +142,74 @@ class SolveResult:
             + ("" if self.backend == "numpy" else f", backend={self.backend!r}, device={self.device!r}")
             + ")"
         )
+
+
+def cone_result(problem, weights, outputs, *, solver: str, clock, history, tol: float, feas_tol: float, max_iter: int,
+                otherwise: str, multipliers, info: dict, verbose: bool = False, history_extra: dict | None = None,
+                stack=np.stack) -> SolveResult:
+    """The :class:`SolveResult` of a C-ReLU solve ("al", "ipm") from its outputs' runs.
+
+    The objective and the cone violation are measured at ``weights``; the
+    certified bound is the sum of the outputs' bounds (each output is an
+    independent problem), the status comes from :func:`cone_status`, and the
+    final history row (output ``-1``) records the totals.
+
+    Parameters
+    ----------
+    problem : ReLUProblem
+    weights : pair of arrays
+        ``(V, W)``, shapes (p, d) or (c, p, d).
+    outputs : sequence
+        One run per output, each with ``bound``, ``theta`` (or None),
+        ``iterations`` and ``reason`` (``"converged"``, ``"max_iter"``,
+        ``"time_limit"`` or the solver's own).
+    solver : str
+    clock : relu_convex.solvers.options.Deadline
+    history : relu_convex.solvers.options.History
+        With an ``"output"`` column; ``history_extra`` gives the final row's other extra columns.
+    tol, feas_tol, max_iter, otherwise
+        As in :func:`cone_status`.
+    multipliers : pair of sequences
+        The outputs' cone multipliers ``A``, ``B``, shape (n, p) each.
+    info : dict
+        Solver extras (``info["multipliers"]`` is added).
+    stack : callable
+        Stacks per-output arrays for multi-output targets (NumPy's, or the
+        array library's of the weights).
+    """
+    multi = problem.y.ndim == 2
+    objective = problem.objective(weights)
+    violation = problem.constraint_violation(weights)
+    lower = float(sum(run.bound for run in outputs))
+    rel = relative_gap(objective, lower)
+    iterations = sum(run.iterations for run in outputs)
+    elapsed = clock.elapsed()
+    history.record(iterations, objective, lower, violation, elapsed)
+    history.data["output"].append(-1)
+    for key, value in (history_extra or {}).items():
+        history.data[key].append(value)
+    reasons = {run.reason for run in outputs}
+    status, message = cone_status(violation, feas_tol, rel, tol, reasons, max_iter, otherwise)
+    if verbose:
+        print(f"{solver}: {status.value} after {iterations} iterations, {elapsed:.3g} s; {message}")
+    A, B = multipliers
+    thetas = [run.theta if run.theta is not None else np.zeros(problem.n) for run in outputs]
+    return SolveResult(
+        status=status,
+        weights=weights,
+        objective=objective,
+        lower_bound=lower,
+        gap=objective - lower,
+        relative_gap=rel,
+        iterations=iterations,
+        solve_time=elapsed,
+        solver=solver,
+        max_violation=violation,
+        message=message,
+        solver_status=",".join(sorted(reasons)),
+        dual=np.stack(thetas, axis=1) if multi else thetas[0],
+        history=history.data,
+        info={"multipliers": (stack(A), stack(B)) if multi else (A[0], B[0]), **info},
+        backend=problem.backend,
+        device=problem.device,
+    )
