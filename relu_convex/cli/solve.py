@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("solve", help="solve the convex program on a data file", description=__doc__)
     add_data_arguments(p)
     p.add_argument("--program", choices=["relu", "grelu"], default="relu", help="C-ReLU (default) or C-GReLU")
-    p.add_argument("--solver", default="clarabel", help="clarabel (default), ecos, scs, mosek, or fista/al")
+    p.add_argument("--solver", default="clarabel", help="clarabel (default), ecos, scs, mosek, fista (C-GReLU), al or ipm (C-ReLU)")
     p.add_argument("--tol", type=float, default=None, help="solver tolerance")
     p.add_argument("--save-network", metavar="FILE", help="write the equivalent network (W1, w2) to a .npz file")
 
