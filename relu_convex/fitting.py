@@ -42,7 +42,7 @@ Clarabel's time on the quick suite, 0.77x on the UCI problems of at most 100 row
 C-ReLU: ``"ipm"``, the structured interior-point method. It stops on the same certified
 gap and cone violation as ``"al"``, returns a strictly feasible point, and is faster than
 Clarabel on the CVXPY program from small problems up (``validation/RESULTS.md``: median
-0.67x Clarabel's time on the quick suite and 0.34x on the UCI C-ReLU problems;
+0.67x Clarabel's time on the quick suite and 0.35x on the UCI C-ReLU problems;
 ``validation/BENCHMARKS.md``: 12.7x faster at n=1000, d=20, p=100). The augmented
 Lagrangian ``"al"`` is slower than both on most problems measured."""
 
