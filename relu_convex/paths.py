@@ -15,7 +15,7 @@ small :math:`\lambda`. Solvers that accept a warm start (``"fista"``,
 ``"al"``; :data:`relu_convex.fitting.WARM_START_SOLVERS`) start each solve from
 the previous solution (``"al"`` also from its cone multipliers; ``"fista"``,
 on float64 data, from the first-order prediction along the solution path,
-:func:`relu_convex.solvers.newton.predict_grelu`); the conic route always
+:func:`relu_convex.solvers.polish.predict_grelu`); the conic route always
 starts cold. Every point keeps
 its weights, its certificate (objective, certified lower bound, gap) and the
 number of active neurons.
@@ -33,7 +33,7 @@ from .data import check_lam, check_patterns, check_positive_int, check_X, check_
 from .duality import grelu_constraint_values, relu_constraint_values
 from .fitting import WARM_START_SOLVERS, active_neurons, check_model, default_solver, make_problem, solve_options
 from .operators import MaskedOperator
-from .solvers.newton import predict_grelu
+from .solvers.polish import predict_grelu
 from .solvers.result import SolveStatus
 
 __all__ = ["PathPoint", "RegularizationPath", "lam_max", "lam_grid", "regularization_path"]

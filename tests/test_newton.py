@@ -9,7 +9,8 @@ from conftest import planted_problem
 import relu_convex as rc
 from relu_convex.solvers import SolveStatus
 from relu_convex.solvers.fista import solve_fista
-from relu_convex.solvers.newton import polish_grelu, refine_group_lasso
+from relu_convex.solvers.newton import refine_group_lasso
+from relu_convex.solvers.polish import polish_grelu
 
 
 def _problem(seed: int, lam: float, outputs=None) -> rc.GatedReLUProblem:
@@ -112,7 +113,7 @@ def test_al_with_refinement_matches_clarabel(seed, lam):
 @pytest.mark.parametrize("seed", range(3))
 def test_relu_refinement_is_feasible_and_its_bound_valid(seed):
     from relu_convex.solvers.augmented_lagrangian import _point_bound, solve_al
-    from relu_convex.solvers.newton import polish_relu
+    from relu_convex.solvers.polish import polish_relu
 
     problem = _relu_problem(seed, 1e-1)
     ref = problem.solve(solver="clarabel", tol=1e-10)
@@ -296,7 +297,7 @@ def _previous_path_point(problem: rc.GatedReLUProblem, factor: float = 2.0) -> n
 @pytest.mark.parametrize(("make", "seed"), [(_problem, 0), (_problem, 1), (_problem, 2),
                                             (_masked_problem, 1), (_masked_problem, 2), (_masked_problem, 3)])
 def test_growth_finds_the_groups_the_start_misses(make, seed):
-    from relu_convex.solvers.newton import entering_groups
+    from relu_convex.solvers.polish import entering_groups
 
     problem = make(seed, 1e-2)
     ref = problem.solve(solver="clarabel", tol=1e-10)

@@ -7,7 +7,7 @@ from conftest import make_instance
 import relu_convex as rc
 from relu_convex.fitting import DEFAULT_SOLVER, WARM_START_SOLVERS, solve_options
 from relu_convex.paths import lam_grid, lam_max, regularization_path
-from relu_convex.solvers.newton import predict_grelu
+from relu_convex.solvers.polish import predict_grelu
 
 
 @pytest.mark.parametrize("model", ["relu", "gated"])

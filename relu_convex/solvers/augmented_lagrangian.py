@@ -68,8 +68,8 @@ from ..data import to_host
 from ..duality import DualBound, relu_constraint_values, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayAugmentedPart
-from .newton import polish_relu
 from .options import Deadline, History, check_flag, check_run_options, check_tol
+from .polish import polish_relu
 from .proximal import ArrayOps, Evaluation, Progress, extrapolate_products, fista, group_norm_sum, ops_for
 from .result import SolveResult, cone_result, relative_gap
 
@@ -518,7 +518,7 @@ def solve_al(
     polish : bool
         Between outer iterations, Newton-refine on the active groups with their
         tight cone rows held at zero (default True; float64 NumPy problems only;
-        see :func:`relu_convex.solvers.newton.polish_relu`). A refined point is
+        see :func:`relu_convex.solvers.polish.polish_relu`). A refined point is
         returned only if it is feasible to ``feas_tol`` and certified to ``tol``
         with the exact cone multipliers. Refining takes at most about a third of
         the run time.

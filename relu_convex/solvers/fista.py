@@ -41,8 +41,9 @@ from ..data import to_host
 from ..duality import DualBound, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayLeastSquaresPart
-from .newton import DEFAULT_MAX_SIZE, newton_step_work, polish_grelu, refinement_size
+from .newton import DEFAULT_MAX_SIZE, newton_step_work, refinement_size
 from .options import Deadline, History, check_run_options
+from .polish import polish_grelu
 from .proximal import Evaluation, Progress, fista, group_norm_sum
 from .result import SolveResult, SolveStatus, relative_gap
 
@@ -226,7 +227,7 @@ def solve_fista(
         solution, as along a regularization path, settles sooner). The
         refinement adds the groups outside the support that violate their dual
         constraint at its result and refines again (working-set growth,
-        :func:`~relu_convex.solvers.newton.polish_grelu`). A refined
+        :func:`~relu_convex.solvers.polish.polish_grelu`). A refined
         point is kept if its objective is lower or its own bound certifies it
         (then the returned weights' own certificate says what the status says),
         and it counts as optimal only through the same certificate; a failed attempt delays the next one

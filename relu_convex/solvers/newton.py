@@ -46,8 +46,9 @@ blocks :math:`B_j = D_j X` (:math:`D_j` a 0/1 diagonal mask, all
 :math:`B^\top B`; products go through the masks and the Newton system is
 solved by two Woodbury steps that factor an :math:`n \times n` and a
 :math:`k \times k` matrix (:func:`_masked_newton_direction`,
-:math:`n^2 k + n^3/3` flops per step). :func:`polish_grelu` picks the dense
-path when :math:`m \le n` and the masked one otherwise, so a step factors a
+:math:`n^2 k + n^3/3` flops per step).
+:func:`relu_convex.solvers.polish.polish_grelu` picks the dense path when
+:math:`m \le n` and the masked one otherwise, so a step factors a
 matrix of order :func:`refinement_size` :math:`= \min(m, n)`, which callers
 bound (:data:`DEFAULT_MAX_SIZE`).
 
@@ -62,18 +63,9 @@ with the rest of the full step, before backtracking. Without these, a support
 with one group too many took 10 to 30 backtracked Newton steps on the masked
 benchmark instance (n=2000, d=50) instead of 4.
 
-Working-set growth (:func:`polish_grelu`, :func:`entering_groups`): the
-restriction can also miss groups, e.g. when the start is the solution at the
-previous, larger :math:`\lambda` of a regularization path. Before the first
-refinement and after each one, one adjoint product gives
-:math:`\|X^\top D_i r\|/n` for every group; the zero groups above
-:math:`\lambda` (those whose dual constraint a certificate at this point would
-find violated) enter, the most violated first, and the refinement is repeated.
-Measured on ``validation/bench_paths.py``: from the previous path point alone,
-three rounds certify the next point (gap :math:`10^{-14}`) where the refinement
-on the old support leaves gaps of :math:`10^{-2}` to :math:`10^{-1}`.
-:func:`predict_grelu` gives a better start along a path: the tangent step
-:math:`dz/d\lambda` from one Newton system at the previous solution.
+The users of the engine (polishing a first-order point of C-GReLU with
+working-set growth, the C-GReLU path tangent, polishing a C-ReLU point with its
+tight cone rows held) are in :mod:`relu_convex.solvers.polish`.
 
 Work. A refinement counts its estimated work (:data:`NEWTON_RATE`,
 :data:`NEWTON_OVERHEAD`, :func:`newton_step_work`: flops, in units of the
@@ -91,10 +83,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from ..duality import scaled_dual_bound
-
-__all__ = ["NewtonRefinement", "refine_group_lasso", "refine_masked_group_lasso", "refinement_size", "entering_groups",
-           "polish_grelu", "predict_grelu", "polish_relu", "newton_step_work"]
+__all__ = ["NewtonRefinement", "refine_group_lasso", "refine_masked_group_lasso", "refinement_size",
+           "newton_step_work", "DEFAULT_MAX_SIZE", "NEWTON_RATE", "NEWTON_OVERHEAD"]
 
 
 @dataclass
@@ -155,7 +145,7 @@ against 51,000 with this value.
 def newton_step_work(n: int, groups: int, d: int) -> float:
     r"""Estimated work of one Newton step on ``groups`` groups of size ``d`` (flop-equivalents of products).
 
-    The flops of the path :func:`polish_grelu` takes, times :data:`NEWTON_RATE`,
+    The flops of the path :func:`relu_convex.solvers.polish.polish_grelu` takes, times :data:`NEWTON_RATE`,
     plus :data:`NEWTON_OVERHEAD`: dense (:math:`m = |S| d \le n`)
     :math:`m^3/3 + m^2 + 8nm`; masked :math:`2n^2|S| + n^3/3 + |S|^3/3 + 8nm`.
     """
@@ -173,7 +163,7 @@ def _dense_step_work(n: int, m: int) -> float:
 def refinement_size(n: int, groups: int, d: int) -> int:
     r"""Order of the largest matrix a refinement of ``groups`` groups of size ``d`` factors per Newton step.
 
-    :func:`polish_grelu` refines with :func:`refine_group_lasso` (an
+    :func:`relu_convex.solvers.polish.polish_grelu` refines with :func:`refine_group_lasso` (an
     :math:`m \times m` factorization, :math:`m = |S| d`) when :math:`m \le n`
     and with :func:`refine_masked_group_lasso` (:math:`n \times n` and
     :math:`|S| \times |S|`) otherwise, so the order is :math:`\min(m, n)`
@@ -740,7 +730,7 @@ def refine_masked_group_lasso(
 
 
 DEFAULT_MAX_SIZE = 2500
-r"""Default bound on :func:`refinement_size` for :func:`polish_grelu` and the ``"fista"`` solver.
+r"""Default bound on :func:`refinement_size` for :func:`relu_convex.solvers.polish.polish_grelu` and ``"fista"``.
 
 A Newton step factors a matrix of this order at most: about
 :math:`s^3/3 + n^2 |S|` flops (:math:`s = \min(m, n)`; the second term for
@@ -755,355 +745,3 @@ the size. The benchmark instance of ``validation/bench_fast_solvers.py``
 (:math:`n = 2000`, :math:`|S| \approx 227`, :math:`d = 50`, :math:`m \approx 11350`)
 is inside it, where the old bound of 1500 variables excluded it.
 """
-
-
-def entering_groups(X: np.ndarray, masks: np.ndarray, y: np.ndarray, lam: float, W: np.ndarray, *,
-                    limit: int, margin: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
-    r"""The zero groups of ``W`` that violate their dual constraint most, and a start for them.
-
-    With :math:`r = \sum_i D_i X w_i - y` the gradient of the smooth part is
-    :math:`g_i = X^\top D_i r / n` for every group (one adjoint product,
-    :math:`npd` flops); a zero group is optimal at zero given the others exactly
-    when :math:`\|g_i\| \le \lambda`, the dual constraint that a certificate at
-    this point checks. The at most ``limit`` groups with the largest
-    :math:`\|g_i\| > \lambda(1 + \text{margin})` enter along their steepest
-    descent directions :math:`v_i = -g_i/\|g_i\|`, each at its own exact line
-    minimizer :math:`t_i = n(\|g_i\| - \lambda)/\|D_i X v_i\|^2` (the others held),
-    all scaled together by the exact minimizer :math:`s` of the objective along
-    the joint direction :math:`\Delta = (t_i v_i)_i`, quadratic in :math:`s \ge 0`:
-
-    .. math::
-
-        s = \frac{\sum_i t_i (\|g_i\| - \lambda)}{\|\sum_i D_i X\, t_i v_i\|^2 / n} .
-
-    Parameters
-    ----------
-    X : ndarray, shape (n, d)
-    masks : ndarray, shape (n, p)
-        All groups' masks (bool or 0/1).
-    y : ndarray, shape (n,)
-    lam : float
-    W : ndarray, shape (p, d)
-        The current point.
-    limit : int
-        Most groups returned.
-    margin : float
-        Relative slack on the dual constraint (rounding is not a violation).
-
-    Returns
-    -------
-    (ndarray of int, ndarray)
-        The entering groups (most violated first), shape (e,), and their start, shape (e, d).
-    """
-    n = X.shape[0]
-    nonzero = np.einsum("pd,pd->p", W, W) > 0.0
-    r = _masked_forward(X, masks[:, nonzero], W[nonzero]) - y
-    grad = _masked_adjoint(X, masks, r) / n
-    gnorm = np.where(nonzero, 0.0, np.linalg.norm(grad, axis=1))
-    violated = np.flatnonzero(gnorm > lam * (1.0 + margin))
-    entering = violated[np.argsort(-gnorm[violated], kind="stable")[:max(limit, 0)]]
-    if entering.size == 0:
-        return entering, np.zeros((0, W.shape[1]))
-    V = -grad[entering] / gnorm[entering, None]
-    BV = masks[:, entering] * (X @ V.T)  # column i: D_i X v_i
-    excess = gnorm[entering] - lam
-    t = n * excess / np.maximum(np.einsum("nk,nk->k", BV, BV), 1e-300)
-    joint = BV @ t
-    s = float(t @ excess) / max(float(joint @ joint) / n, 1e-300)
-    return entering, (s * t)[:, None] * V
-
-
-GROW_ROUNDS = 3
-"""Default number of working-set growth rounds of :func:`polish_grelu` (refinements after the first)."""
-
-
-def polish_grelu(problem, U: np.ndarray, *, max_size: int = DEFAULT_MAX_SIZE, max_steps: int = 30,
-                 deadline: float | None = None, stats: dict | None = None, grow: int = GROW_ROUNDS,
-                 tol: float | None = None, max_work: float | None = None) -> np.ndarray | None:
-    r"""Newton-refine C-GReLU weights on their active groups, growing the set; ``None`` if none is attempted.
-
-    Each output is refined separately (the loss and the penalty separate over
-    outputs), with :math:`B = [D_i X]_{i \in S}` over the groups ``S`` that are
-    nonzero in ``U``: by :func:`refine_group_lasso` on the dense :math:`B` when
-    :math:`m = |S| d \le n`, else by :func:`refine_masked_group_lasso`, which
-    never forms :math:`B^\top B` (:math:`XX^\top` is formed once for all
-    outputs). Outputs whose :func:`refinement_size` :math:`\min(m, n)` exceeds
-    ``max_size`` keep their weights.
-
-    Working-set growth: a support that misses optimal groups (a warm start
-    from the previous point of a regularization path, or a first-order iterate
-    whose support has not settled) refines to a point that some group outside
-    it rejects (:math:`\|X^\top D_i r\|/n > \lambda`), and its certificate
-    fails. Before the first refinement and after each one, the most violated
-    groups, at most :math:`\max(5, \lceil |S|/4 \rceil)` and as many as
-    ``max_size`` allows, enter from their line-search start
-    (:func:`entering_groups`; one adjoint product) and the refinement is
-    repeated while groups enter, ``grow`` times at most, and not past ``deadline``.
-
-    Parameters
-    ----------
-    problem : GatedReLUProblem
-    U : ndarray, shape (p, d) or (c, p, d)
-    max_size : int
-        Largest order of the matrix factored per Newton step (:math:`\min(m, n)`),
-        per output (default :data:`DEFAULT_MAX_SIZE`).
-    max_steps : int
-        Newton steps at most per refinement.
-    deadline : float, optional
-        A :func:`time.perf_counter` value after which no further Newton step
-        starts (each refined output takes at least one step); a growth round
-        starts only if a Newton step as long as the last round's average fits before it.
-    stats : dict, optional
-        If given, ``stats["steps"]`` is increased by the Newton steps taken,
-        ``stats["entered"]`` by the groups added by growth and ``stats["work"]``
-        by the estimated work (:attr:`NewtonRefinement.work`, and :math:`XX^\top`).
-    grow : int
-        Growth rounds at most per output (default :data:`GROW_ROUNDS`; 0 refines on ``S`` only,
-        with no group entering).
-    tol : float, optional
-        Stop refining an output as soon as its certified relative gap over all
-        groups (:func:`relu_convex.duality.scaled_dual_bound` at
-        :math:`\theta = -r/n`, one adjoint product per Newton step) is at most
-        ``tol``, instead of refining to the gradient tolerance; no growth round
-        follows a certified refinement. An output within ``tol`` makes the sum
-        over outputs within ``tol`` too.
-    max_work : float, optional
-        Work budget over all outputs and rounds, in the units of
-        :attr:`NewtonRefinement.work`: no Newton step starts past it (each
-        refined output takes at least one), and a growth round starts only if a
-        step of the last round's average work fits in it.
-
-    Returns
-    -------
-    ndarray shaped like ``U`` (float64), or None when no output was refined.
-    """
-    X, masks, W, W3, Y2 = _grelu_outputs(problem, U)
-    refined = False
-    n, d = X.shape
-    gram = None
-    spent = 0.0
-    for k in range(Y2.shape[1]):
-        active = np.flatnonzero(np.linalg.norm(W3[k], axis=-1) > 0.0)
-        if active.size == 0 or refinement_size(n, active.size, d) > max_size:
-            continue
-        for round_ in range(grow + 1):
-            # growth: the zero groups that violate their dual constraint at the current point enter
-            # (before the first refinement too: a warm start from a nearby problem misses some)
-            if grow > 0:
-                room = masks.shape[1] if n <= max_size else max_size // d - active.size  # min(m, n) <= max_size
-                entering, start = entering_groups(X, masks, Y2[:, k], problem.lam, W3[k],
-                                                  limit=min(max(5, -(-active.size // 4)), room))
-                if entering.size == 0 and round_ > 0:
-                    break
-                if stats is not None:
-                    stats["entered"] = stats.get("entered", 0) + entering.size
-                W3[k, entering] = start
-                active = np.flatnonzero(np.linalg.norm(W3[k], axis=-1) > 0.0)
-            began = time.perf_counter()
-            stop = None if tol is None else _CertifiedWithin(X, masks, Y2[:, k], problem.lam, tol)
-            left = None if max_work is None else max_work - spent
-            if active.size * d <= n:
-                B = (masks[:, active, None] * X[:, None, :]).reshape(n, active.size * d)
-                out = refine_group_lasso(B, Y2[:, k], problem.lam, W3[k, active].ravel(), [d] * active.size,
-                                         max_steps=max_steps, deadline=deadline, stop=stop, max_work=left)
-            else:
-                if gram is None:
-                    gram = X @ X.T
-                    spent += NEWTON_RATE * n * n * d
-                out = refine_masked_group_lasso(X, masks[:, active], Y2[:, k], problem.lam, W3[k, active], gram=gram,
-                                                max_steps=max_steps, deadline=deadline, stop=stop, max_work=left)
-            spent += out.work
-            if stats is not None:
-                stats["steps"] = stats.get("steps", 0) + out.steps
-            W3[k, active] = out.z.reshape(active.size, d)
-            refined = True
-            # another round takes a Newton step at least: start it only if one such step fits before
-            # the deadline and within the work budget
-            now, per_step = time.perf_counter(), 1.0 / max(out.steps, 1)
-            if (round_ == grow or (deadline is not None and now + (now - began) * per_step > deadline)
-                    or (max_work is not None and spent + out.work * per_step > max_work)):
-                break
-            if stop is not None and stop.passed:
-                break
-            active = np.flatnonzero(np.linalg.norm(W3[k], axis=-1) > 0.0)
-    if stats is not None:
-        stats["work"] = stats.get("work", 0.0) + spent
-    return W if refined else None
-
-
-class _CertifiedWithin:
-    """``stop(r, F)`` for :func:`_refine`: whether one output's certified relative gap over all groups is within ``tol``.
-
-    ``passed`` remembers whether it ever returned true.
-    """
-
-    def __init__(self, X: np.ndarray, masks: np.ndarray, y: np.ndarray, lam: float, tol: float) -> None:
-        self.X, self.masks, self.y, self.lam, self.tol = X, masks, y, lam, tol
-        self.passed = False
-
-    def __call__(self, r: np.ndarray, F: float) -> bool:
-        theta = -r / r.shape[0]
-        values = np.linalg.norm(_masked_adjoint(self.X, self.masks, theta), axis=1)
-        bound = scaled_dual_bound(self.y, theta, values, self.lam).value
-        self.passed = self.passed or (F - bound <= self.tol * abs(F))
-        return self.passed
-
-
-def _grelu_outputs(problem, U):
-    """``X`` (float64), the masks, a float64 copy ``W`` of ``U``, and ``W``, ``y`` with an output axis: (c, p, d), (n, c)."""
-    X = np.asarray(problem.X, dtype=np.float64)
-    Y = np.asarray(problem.y, dtype=np.float64)
-    W = np.array(U, dtype=np.float64, copy=True)
-    W3, Y2 = (W[None], Y[:, None]) if Y.ndim == 1 else (W, Y)
-    return X, problem.patterns, W, W3, Y2
-
-
-def predict_grelu(problem, U: np.ndarray, lam_from: float, *, max_size: int = DEFAULT_MAX_SIZE) -> np.ndarray:
-    r"""First-order prediction of the C-GReLU solution at ``problem.lam`` from the solution ``U`` at ``lam_from``.
-
-    On a fixed support :math:`S` (the nonzero groups of ``U``) the optimality
-    condition :math:`B^	op (Bz - y)/n + \lambda ar z = 0` defines the
-    solution as a smooth function of :math:`\lambda`; differentiating it,
-
-    .. math::
-
-        H rac{dz}{d\lambda} = -ar z, \qquad
-        H = B^	op B / n + \lambda\, \mathrm{blockdiag}\Big(rac{I - ar z_j ar z_j^	op}{\|z_j\|}\Big),
-
-    the Hessian of the Newton refinement at ``U`` (one Newton system solve,
-    dense or masked as in :func:`polish_grelu`). The prediction is
-    :math:`z + (\lambda - \lambda_{	ext{from}})\, dz/d\lambda`; a group that the
-    step carries past the origin (:math:`\langle z_j^{	ext{new}}, z_j
-angle \le 0`)
-    is predicted to leave and set to zero. Groups that enter at the new value
-    are not predicted (the refinement's growth adds them). Along a
-    regularization path this start is closer to the next solution than the
-    previous solution itself (error :math:`O(\Delta\lambda^2)` on an unchanged
-    support): on ``validation/bench_paths.py``'s small gated path it halves the
-    iterations of the warm-started solves.
-
-    Parameters
-    ----------
-    problem : GatedReLUProblem
-        The problem at the new value ``problem.lam``.
-    U : ndarray, shape (p, d) or (c, p, d)
-        The solution at ``lam_from``.
-    lam_from : float
-        The value ``U`` solves (> 0).
-    max_size : int
-        Outputs whose :func:`refinement_size` exceeds this keep ``U``'s weights.
-
-    Returns
-    -------
-    ndarray shaped like ``U`` (float64)
-    """
-    X, masks, W, W3, Y2 = _grelu_outputs(problem, U)
-    n, d = X.shape
-    if not lam_from > 0:
-        raise ValueError(f"lam_from must be > 0, got {lam_from!r}")
-    for k in range(Y2.shape[1]):
-        active = np.flatnonzero(np.linalg.norm(W3[k], axis=-1) > 0.0)
-        if active.size == 0 or refinement_size(n, active.size, d) > max_size:
-            continue
-        Z = W3[k, active]
-        norms = np.linalg.norm(Z, axis=1)
-        zbar = (Z / norms[:, None]).ravel()
-        if active.size * d <= n:
-            system = _DenseSystem((masks[:, active, None] * X[:, None, :]).reshape(n, active.size * d), [d] * active.size)
-        else:
-            system = _MaskedSystem(X, masks[:, active])
-        try:
-            slope = system.direction(zbar, zbar, lam_from / norms, 1e-12 * (system.damping_scale + lam_from))  # -H^{-1} zbar
-        except np.linalg.LinAlgError:
-            continue
-        Z_new = Z + (problem.lam - lam_from) * slope.reshape(active.size, d)
-        Z_new[np.einsum("kd,kd->k", Z_new, Z) <= 0.0] = 0.0
-        W3[k, active] = Z_new
-    return W
-
-
-def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.ndarray, *,
-                max_size: int = 1500, max_steps: int = 30, rounds: int = 3,
-                tight_tol: float = 1e-6) -> tuple[np.ndarray, float] | None:
-    r"""Newton-refine one output of C-ReLU on its active groups and tight cone rows.
-
-    On an active group the rows of :math:`G_i = (2D_i - I)X` that are tight
-    (positive multiplier estimate, or value at most ``tight_tol`` times
-    :math:`\max_k\|x_k\|\,\|v_i\|`) are held at zero by
-    writing :math:`v_i = N_i z_i` with :math:`N_i` an orthonormal basis of their
-    null space; since :math:`\|N_i z_i\| = \|z_i\|` the restriction is a group
-    lasso in :math:`z` with blocks :math:`\pm D_i X N_i`, refined by
-    :func:`refine_group_lasso`. Rows that the refined point violates join the
-    tight set and the refinement is repeated (at most ``rounds`` times).
-
-    Parameters
-    ----------
-    op : MaskedOperator
-        The data and patterns (float64).
-    y : ndarray, shape (n,)
-    lam : float
-    x : ndarray, shape (2p, d)
-        Rows ``0..p-1`` are :math:`v_i`, rows ``p..2p-1`` are :math:`w_i`.
-    multipliers : ndarray, shape (2, n, p)
-        Nonnegative estimates of the cone multipliers (their support marks tight rows).
-    max_size : int
-        Largest restricted problem (free variables) refined.
-    max_steps, rounds : int
-    tight_tol : float
-
-    Returns
-    -------
-    (ndarray, float) or None
-        The refined point, shape (2p, d), float64, and its relative cone violation
-        (:math:`\max(-\min G_i v_i, 0) / (\max_k\|x_k\| \max_i\|v_i\|)`, at most
-        1e-12); None when too large or still infeasible after ``rounds``.
-    """
-    X = np.asarray(op.X, dtype=np.float64)
-    signs = np.asarray(op.signs, dtype=np.float64)
-    masks = op.masks
-    p, d = op.p, op.d
-    x = np.asarray(x, dtype=np.float64)
-
-    def cone_values(point: np.ndarray) -> np.ndarray:
-        return np.matmul(X, point.reshape(2, p, d).transpose(0, 2, 1)) * signs
-
-    C = cone_values(x)
-    row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
-    group_scale = row_scale * np.linalg.norm(x, axis=-1).reshape(2, 1, p)
-    tight = (C <= tight_tol * group_scale) | (np.asarray(multipliers) > 0.0)
-    active = [(s, i) for s in (0, 1) for i in range(p) if np.any(x[s * p + i] != 0.0)]
-    refined = None
-    for _ in range(rounds):
-        blocks, sizes, z0, bases = [], [], [], []
-        for s, i in active:
-            rows = np.flatnonzero(tight[s, :, i])
-            if rows.size:
-                _, sv, Vt = np.linalg.svd(signs[rows, i, None] * X[rows], full_matrices=True)
-                rank = int(np.sum(sv > 1e-10 * sv[0])) if sv.size and sv[0] > 0 else 0
-                N = Vt[rank:].T
-            else:
-                N = np.eye(d)
-            if N.shape[1] == 0:
-                continue  # the tight rows pin this group at zero
-            blocks.append((1.0 if s == 0 else -1.0) * ((masks[:, i, None] * X) @ N))
-            sizes.append(N.shape[1])
-            z0.append(N.T @ x[s * p + i])
-            bases.append((s * p + i, N))
-        m = int(sum(sizes))
-        if m == 0 or m > max_size:
-            return None
-        out = refine_group_lasso(np.hstack(blocks), np.asarray(y, dtype=np.float64), lam, np.concatenate(z0), sizes,
-                                 max_steps=max_steps)
-        refined = np.zeros((2 * p, d))
-        start = 0
-        for (row, N), dj in zip(bases, sizes, strict=True):
-            refined[row] = N @ out.z[start:start + dj]
-            start += dj
-        Cr = cone_values(refined)
-        scale = row_scale * float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
-        violated = Cr < -1e-12 * scale
-        if not np.any(violated):
-            violation = max(0.0, -float(np.min(Cr, initial=0.0))) / scale if scale > 0 else 0.0
-            return refined, violation
-        tight |= violated
-    return None
