@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .duality import relu_constraint_max, relu_constraint_values, scaled_dual_bound
+from .duality import DualBound, relu_constraint_max, relu_constraint_values, scaled_dual_bound
 from .reports import Report
 from .solvers.result import relative_gap
 
@@ -151,7 +151,25 @@ def _relu_max(problem, theta: np.ndarray, multipliers) -> np.ndarray:
     return np.max(np.atleast_2d(vals), axis=1)
 
 
-def certify_weights(problem, weights, multipliers=None, *, repair: bool = True) -> Certificate:
+def _bound_at(problem, y: np.ndarray, theta: np.ndarray, multipliers) -> DualBound:
+    """The certified bound from the candidate dual point ``theta`` (scaled into the feasible set)."""
+    if getattr(problem, "has_free_terms", False):
+        # unpenalized columns / offset: projected dual point and equality-repaired
+        # NNLS multipliers (relu_convex.free_terms); given multipliers are not used
+        from .free_terms import free_constraint_values
+
+        theta, values = free_constraint_values(
+            problem.operator, theta, problem.lam, program=problem.program, unpenalized=problem.unpenalized, offset=problem.offset
+        )
+        cmax = np.max(np.atleast_2d(values), axis=1)
+    elif problem.program == "C-GReLU":
+        cmax = _grelu_max(problem, theta)
+    else:
+        cmax = _relu_max(problem, theta, multipliers)
+    return scaled_dual_bound(y, theta, cmax[:, None], problem.lam)
+
+
+def certify_weights(problem, weights, multipliers=None, *, repair: bool = True, dual=None) -> Certificate:
     """Certify weights for a :class:`GatedReLUProblem` or :class:`ReLUProblem`.
 
     Parameters
@@ -168,6 +186,12 @@ def certify_weights(problem, weights, multipliers=None, *, repair: bool = True) 
     repair : bool
         For an infeasible C-ReLU point, compute the objective of a feasible
         repair (``upper_bound``).
+    dual : ndarray, shape (n,) or (n, c), optional
+        Another candidate dual point, e.g. a solver's ``SolveResult.dual`` (the
+        point of the best bound it saw, not always the weights' own residual):
+        it is scaled into the dual feasible set the same way, with NNLS
+        multipliers for C-ReLU, and the larger of the two bounds is kept. Any
+        candidate gives a valid bound.
 
     Returns
     -------
@@ -177,27 +201,17 @@ def certify_weights(problem, weights, multipliers=None, *, repair: bool = True) 
     pred = np.asarray(problem.predict(weights), dtype=np.float64)
     objective = problem.objective(weights)
     y = np.asarray(problem.y, dtype=np.float64)
-    theta = (y - pred) / problem.n
     repaired = repair_violation = float("nan")
     free = getattr(problem, "has_free_terms", False)
-    if free:
-        # unpenalized columns / offset: projected dual point and equality-repaired
-        # NNLS multipliers (relu_convex.free_terms); given multipliers are not used
-        from .free_terms import free_constraint_values
-
-        theta, values = free_constraint_values(
-            problem.operator, theta, problem.lam, program=problem.program, unpenalized=problem.unpenalized, offset=problem.offset
-        )
-        cmax = np.max(np.atleast_2d(values), axis=1)
+    bound = _bound_at(problem, y, (y - pred) / problem.n, multipliers)
+    if dual is not None:
+        other = _bound_at(problem, y, np.asarray(dual, dtype=np.float64).reshape(y.shape), None)
+        bound = other if other.value > bound.value else bound
     if problem.program == "C-GReLU":
-        if not free:
-            cmax = _grelu_max(problem, theta)
         violation = 0.0
         upper = objective
         how = ""
     else:
-        if not free:
-            cmax = _relu_max(problem, theta, multipliers)
         how = "nnls" if multipliers is None or free else "given"
         violation = problem.constraint_violation(weights)
         upper = objective if violation == 0.0 else float("nan")
@@ -209,7 +223,6 @@ def certify_weights(problem, weights, multipliers=None, *, repair: bool = True) 
                 repaired = problem.objective(fixed)
                 repair_violation = problem.constraint_violation(fixed)
                 upper = repaired
-    bound = scaled_dual_bound(y, theta, cmax[:, None], problem.lam)
     lower = bound.value
     return Certificate(
         objective=objective,

@@ -256,7 +256,8 @@ def regularization_path(
         result = problem.solve(solver=solver, **options)
         if not result.status.has_point:
             raise RuntimeError(f"regularization_path: solver {solver!r} failed at lam={lam:g} with status {result.status.value}: {result.message}")
-        cert = problem.certificate(result.weights)
+        # the solver's best dual point can certify more than the weights' own residual
+        cert = problem.certificate(result.weights, dual=result.dual)
         path.points.append(
             PathPoint(
                 lam=lam,

@@ -220,14 +220,16 @@ class _ConvexProblem:
 
         return solve(self, solver=solver, **options)
 
-    def certificate(self, weights, multipliers=None):
+    def certificate(self, weights, multipliers=None, dual=None):
         """Return the :class:`~relu_convex.certificates.Certificate` of the weights.
 
-        Valid at any point: the lower bound holds by weak duality.
+        Valid at any point: the lower bound holds by weak duality. ``dual`` (e.g.
+        a solver's ``SolveResult.dual``) is a further candidate dual point; the
+        larger bound is kept (:func:`~relu_convex.certificates.certify_weights`).
         """
         from .certificates import certify_weights
 
-        return certify_weights(self, weights, multipliers)
+        return certify_weights(self, weights, multipliers, dual=dual)
 
     def __repr__(self) -> str:
         c = "" if self.y.ndim == 1 else f", c={self.y.shape[1]}"

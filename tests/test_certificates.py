@@ -238,3 +238,23 @@ def test_single_output_scaled_bound_matches_the_general_path(n, seed, spread, ze
     assert one.scale.shape == () and float(one.scale) == pytest.approx(float(general.scale[0]), rel=1e-12)
     # a feasible scaled point: its constraint values stay within lam
     assert np.max(values) * float(one.scale) <= lam * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_second_dual_candidate_only_raises_a_valid_bound(seed):
+    # certificate(weights, dual=theta): the larger of the two bounds, never above the optimum,
+    # whatever the candidate (a good one from the optimum, or noise)
+    X, y, patterns, lam, rng = instance(300 + seed, bias=seed % 2 == 0)
+    for cls in (rc.GatedReLUProblem, rc.ReLUProblem):
+        problem = cls(X, y, patterns, lam)
+        opt, ref = reference(problem)
+        rough = tuple(0.5 * w for w in opt) if isinstance(opt, tuple) else 0.5 * opt
+        own = problem.certificate(rough)
+        good = problem.certificate(rough, dual=(problem.y - problem.predict(opt)) / problem.n)
+        noisy = problem.certificate(rough, dual=rng.standard_normal(problem.n))
+        assert good.lower_bound >= own.lower_bound and noisy.lower_bound >= own.lower_bound
+        assert good.objective == own.objective and good.max_violation == own.max_violation
+        for cert in (good, noisy):
+            assert cert.lower_bound <= ref.upper_bound + slack(ref.upper_bound)
+        # the optimum's residual certifies the rough point's distance to the optimum
+        assert good.lower_bound >= ref.lower_bound - 1e-6 * abs(ref.lower_bound)
