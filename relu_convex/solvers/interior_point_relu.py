@@ -325,8 +325,8 @@ class _Newton:
         # M_j = R_j^T R_j (Cholesky factorization of the formed M_j, or, where rounding makes one of
         # them indefinite near the optimum, the QR factorization of [I; C_j^T], which never fails),
         # and H_j^{-1} = T_j^T T_j with T_j = R_j^{-T} W_j
-        Ct = (X @ W[:, 1:, :].transpose(1, 0, 2).reshape(d, m * (d + 1))).reshape(n, m, d + 1)
-        Ct = Ct.transpose(1, 0, 2) * np.sqrt(zeta)[:, :, None]  # C_j^T, shape (m, n, d+1)
+        Ct = np.matmul(X[None], W[:, 1:, :])  # X [W_j]_{u, :} for every group, (m, n, d+1) in C order
+        Ct *= np.sqrt(zeta)[:, :, None]  # C_j^T
         M = np.matmul(Ct.transpose(0, 2, 1), Ct)
         M[:, np.arange(d + 1), np.arange(d + 1)] += 1.0
         try:
