@@ -8,15 +8,15 @@ from conftest import SOLVER_CASES, planted_problem
 
 import relu_convex as rc
 from relu_convex.solvers import SolveStatus, available_solvers
-from relu_convex.solvers.interior_point_relu import (
-    _soc_divide,
-    _soc_matrices,
-    _soc_max_step,
-    _soc_product,
-    _soc_scaling,
-    _soc_update,
-    solve_ipm,
+from relu_convex.solvers.cone_scaling import (
+    soc_divide,
+    soc_matrices,
+    soc_max_step,
+    soc_product,
+    soc_scaling,
+    soc_update,
 )
+from relu_convex.solvers.interior_point_relu import solve_ipm
 
 CASES = SOLVER_CASES + [
     (100, 4, 20, 1e-3, False, 5),
@@ -125,25 +125,25 @@ def test_second_order_cone_helpers():
         return v
 
     s, z = interior(6, 5), interior(6, 5)
-    w, beta = _soc_scaling(s, z)
-    W, W_inv = _soc_matrices(w, beta)
+    w, beta = soc_scaling(s, z)
+    W, W_inv = soc_matrices(w, beta)
     lam = np.einsum("mij,mj->mi", W, z)
     np.testing.assert_allclose(lam, np.einsum("mij,mj->mi", W_inv, s), atol=1e-12)
     np.testing.assert_allclose(W @ W_inv, np.broadcast_to(np.eye(5), W.shape), atol=1e-12)
     # the scaling of a new point, updated from it in the current scaling, is its own scaling
     s_new, z_new = interior(6, 5), interior(6, 5)
-    w2, beta2, lam2 = _soc_update(w, beta, s_new, z_new)
+    w2, beta2, lam2 = soc_update(w, beta, s_new, z_new)
     s2, z2 = np.einsum("mij,mj->mi", W, s_new), np.einsum("mij,mj->mi", W_inv, z_new)
-    w_ref, beta_ref = _soc_scaling(s2, z2)
+    w_ref, beta_ref = soc_scaling(s2, z2)
     np.testing.assert_allclose(w2, w_ref, atol=1e-12)
     np.testing.assert_allclose(beta2, beta_ref, rtol=1e-12)
-    W2, W2_inv = _soc_matrices(w2, beta2)
+    W2, W2_inv = soc_matrices(w2, beta2)
     np.testing.assert_allclose(lam2, np.einsum("mij,mj->mi", W2, z2), atol=1e-12)
     np.testing.assert_allclose(lam2, np.einsum("mij,mj->mi", W2_inv, s2), atol=1e-12)
     r = rng.standard_normal((6, 5))
-    np.testing.assert_allclose(_soc_product(lam, _soc_divide(lam, r)), r, atol=1e-12)
+    np.testing.assert_allclose(soc_product(lam, soc_divide(lam, r)), r, atol=1e-12)
     d = rng.standard_normal((6, 5))
-    alpha = _soc_max_step(lam, d)
+    alpha = soc_max_step(lam, d)
     x = lam + alpha * d
     margins = x[:, 0] - np.linalg.norm(x[:, 1:], axis=1)
     assert margins.min() == pytest.approx(0.0, abs=1e-12) and np.all(margins >= -1e-12)

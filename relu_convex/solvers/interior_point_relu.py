@@ -48,7 +48,7 @@ As in CVXOPT, the iterate therefore holds :math:`\lambda` and the scaling
 :math:`\tilde s = \lambda + \alpha W^{-1} ds` and :math:`\tilde z = \lambda +
 \alpha W dz` (well-centred points in the current scaling); the new scaling
 and :math:`\lambda` follow from :math:`\tilde s, \tilde z` and the old
-:math:`w` in closed form (:func:`_soc_update`; :math:`\omega \leftarrow
+:math:`w` in closed form (:func:`~relu_convex.solvers.cone_scaling.soc_update`; :math:`\omega \leftarrow
 \omega\sqrt{\tilde s/\tilde z}`, :math:`\lambda \leftarrow \sqrt{\tilde s
 \tilde z}` on the orthants), and :math:`s = W\lambda`, :math:`z =
 W^{-1}\lambda` are only derived (residuals, certificate). A direction is
@@ -120,6 +120,16 @@ import numpy as np
 
 from ..duality import DualBound, relu_constraint_values, scaled_dual_bound
 from ..operators import MaskedOperator
+from .cone_scaling import (
+    matvec,
+    orthant_max_step,
+    soc_divide,
+    soc_matrices,
+    soc_max_step,
+    soc_product,
+    soc_scaling,
+    soc_update,
+)
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
 from .result import SolveResult, cone_result, relative_gap
 
@@ -132,137 +142,6 @@ _CENTERING = 0.5  # the smallest centering parameter of that direction
 _POLISH_GAP = 1e-3  # polish when the certified gap first falls below this, then each 1000-fold drop
 _CORRECTORS = 2  # Gondzio centrality correctors per iteration at most
 _REFINE = 3  # iterative refinement steps per reduced solve at most
-
-
-def _matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Products of a stack of matrices (m, k, k) with a stack of vectors (m, k)."""
-    return np.einsum("mij,mj->mi", A, x)
-
-
-def _jnorm(v: np.ndarray) -> np.ndarray:
-    r""":math:`\sqrt{v_0^2 - \|v_1\|^2}` of each row of a stack (m, k) in the cone interior."""
-    a = np.linalg.norm(v[:, 1:], axis=1)
-    return np.sqrt(v[:, 0] - a) * np.sqrt(v[:, 0] + a)
-
-
-def _soc_scaling(s: np.ndarray, z: np.ndarray):
-    r"""Nesterov-Todd scaling point of a stack of second-order cones.
-
-    Parameters
-    ----------
-    s, z : ndarray, shape (m, k)
-        Points in the interior of :math:`\mathcal{Q}^k` (first entry the "t" part).
-
-    Returns
-    -------
-    w : ndarray, shape (m, k)
-        The scaling points (:math:`w_0^2 - \|w_1\|^2 = 1`).
-    beta : ndarray, shape (m,)
-        The scales; :math:`W = \beta \bar W(w)` (see :func:`_soc_matrices`) has
-        :math:`W z = W^{-1} s`.
-    """
-    s_norm, z_norm = _jnorm(s), _jnorm(z)
-    sb, zb = s / s_norm[:, None], z / z_norm[:, None]
-    gamma = np.sqrt(0.5 * (1.0 + np.einsum("mk,mk->m", sb, zb)))
-    w = sb.copy()
-    w[:, 0] += zb[:, 0]
-    w[:, 1:] -= zb[:, 1:]
-    w /= 2.0 * gamma[:, None]
-    return w, np.sqrt(s_norm / z_norm)
-
-
-def _soc_matrices(w: np.ndarray, beta: np.ndarray):
-    r""":math:`W = \beta \bar W` and :math:`W^{-1} = J \bar W J / \beta`, :math:`\bar W = \begin{pmatrix} w_0 & w_1^\top
-    \\ w_1 & I + w_1 w_1^\top / (1 + w_0)\end{pmatrix}`, :math:`J = \operatorname{diag}(1, -I)`; shapes (m, k, k)."""
-    m, k = w.shape
-    Wbar = np.zeros((m, k, k))
-    Wbar[:, 0, 0] = w[:, 0]
-    Wbar[:, 0, 1:] = w[:, 1:]
-    Wbar[:, 1:, 0] = w[:, 1:]
-    Wbar[:, 1:, 1:] = w[:, 1:, None] * w[:, None, 1:] / (1.0 + w[:, 0])[:, None, None]
-    Wbar[:, np.arange(1, k), np.arange(1, k)] += 1.0
-    Winv = Wbar.copy()
-    Winv[:, 0, 1:] *= -1.0
-    Winv[:, 1:, 0] *= -1.0
-    return Wbar * beta[:, None, None], Winv / beta[:, None, None]
-
-
-def _soc_update(w: np.ndarray, beta: np.ndarray, s: np.ndarray, z: np.ndarray):
-    r"""The scaling of the new point :math:`(W s, W^{-1} z)` from ``s``, ``z`` given in the current scaling ``W``.
-
-    Vandenberghe (2010, section 4.3; CVXOPT's ``update_scaling``): with
-    :math:`a, b` the :math:`J`-norms of ``s``, ``z``, :math:`\bar s = s/a`,
-    :math:`\bar z = z/b`, :math:`c = \sqrt{(1 + \bar s^\top \bar z)/2}`,
-    :math:`q = (\bar s + J \bar z)/(2c)` (the scaling point of :math:`(\bar s,
-    \bar z)`) and :math:`v = (w + e)/\sqrt{2(w_0 + 1)}` (so :math:`\bar W(w) =
-    2 v v^\top - J`), the new scaling point is :math:`\bar W(w) q`, the new scale
-    :math:`\beta\sqrt{a/b}`, and the new scaled variable :math:`\lambda` has
-    :math:`\lambda_0 = \sqrt{ab}\,c` and :math:`\lambda_1 = \sqrt{ab}\,\big(2 v_1
-    v^\top(u/2 - \delta q) - \delta q_1 + u_1/2\big)` with :math:`u = \bar s - J\bar z`,
-    :math:`\delta = (v_0 v^\top u - u_0/2)/(w'_0 + 1)`. Only the well-conditioned
-    scaled points enter: neither :math:`W` nor the (near-boundary) unscaled
-    points are formed.
-
-    Returns
-    -------
-    w, beta, lam : ndarray
-        The new scaling point (m, k), scale (m,) and :math:`\lambda` (m, k).
-    """
-    a, b = _jnorm(s), _jnorm(z)
-    sb, zb = s / a[:, None], z / b[:, None]
-    c = np.sqrt(0.5 * (1.0 + np.einsum("mk,mk->m", sb, zb)))
-    v = w / np.sqrt(2.0 * (w[:, :1] + 1.0))
-    v[:, 0] = np.sqrt(0.5 * (w[:, 0] + 1.0))
-    vs = np.einsum("mk,mk->m", v, sb)
-    vz = v[:, 0] * zb[:, 0] - np.einsum("mk,mk->m", v[:, 1:], zb[:, 1:])
-    vq = (vs + vz) / (2.0 * c)
-    vu = vs - vz
-    w_new = 2.0 * vq[:, None] * v
-    w_new[:, 0] -= (sb[:, 0] + zb[:, 0]) / (2.0 * c)
-    w_new[:, 1:] += (sb[:, 1:] - zb[:, 1:]) / (2.0 * c)[:, None]
-    delta = (v[:, 0] * vu - 0.5 * (sb[:, 0] - zb[:, 0])) / (w_new[:, 0] + 1.0)
-    lam = np.empty_like(s)
-    lam[:, 0] = c
-    lam[:, 1:] = (2.0 * (0.5 * vu - delta * vq))[:, None] * v[:, 1:] \
-        + (0.5 * (1.0 - delta / c))[:, None] * sb[:, 1:] + (0.5 * (1.0 + delta / c))[:, None] * zb[:, 1:]
-    lam *= np.sqrt(a * b)[:, None]
-    # renormalize against rounding: w_0 = sqrt(1 + |w_1|^2)
-    w_new[:, 0] = np.sqrt(1.0 + np.einsum("mk,mk->m", w_new[:, 1:], w_new[:, 1:]))
-    return w_new, beta * np.sqrt(a / b), lam
-
-
-def _soc_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    r"""Jordan product :math:`a \circ b = (a^\top b, a_0 b_1 + b_0 a_1)` of stacks (m, k)."""
-    out = np.empty_like(a)
-    out[:, 0] = np.einsum("mk,mk->m", a, b)
-    out[:, 1:] = a[:, :1] * b[:, 1:] + b[:, :1] * a[:, 1:]
-    return out
-
-
-def _soc_divide(lam: np.ndarray, r: np.ndarray) -> np.ndarray:
-    r"""The solution ``w`` of :math:`\lambda \circ w = r` for stacks (m, k), ``lam`` interior."""
-    det = lam[:, 0] ** 2 - np.einsum("mk,mk->m", lam[:, 1:], lam[:, 1:])
-    out = np.empty_like(r)
-    out[:, 0] = (lam[:, 0] * r[:, 0] - np.einsum("mk,mk->m", lam[:, 1:], r[:, 1:])) / det
-    out[:, 1:] = (r[:, 1:] - out[:, :1] * lam[:, 1:]) / lam[:, :1]
-    return out
-
-
-def _soc_max_step(lam: np.ndarray, d: np.ndarray) -> float:
-    r"""The largest :math:`\alpha` with :math:`\lambda + \alpha d \in \mathcal{Q}^k` for every row (inf if none binds)."""
-    det = lam[:, 0] ** 2 - np.einsum("mk,mk->m", lam[:, 1:], lam[:, 1:])
-    norm = np.sqrt(det)
-    lb = lam / norm[:, None]
-    rho0 = (lb[:, 0] * d[:, 0] - np.einsum("mk,mk->m", lb[:, 1:], d[:, 1:])) / norm
-    factor = (rho0 + d[:, 0] / norm) / (lb[:, 0] + 1.0)
-    rho1 = d[:, 1:] / norm[:, None] - factor[:, None] * lb[:, 1:]
-    worst = float(np.max(np.linalg.norm(rho1, axis=1) - rho0))
-    return np.inf if worst <= 0.0 else 1.0 / worst
-
-
-def _orthant_max_step(lam: np.ndarray, d: np.ndarray) -> float:
-    worst = float(np.max(-d / lam))
-    return np.inf if worst <= 0.0 else 1.0 / worst
 
 
 class _Structure:
@@ -352,13 +231,13 @@ class _Newton:
 
     def _h_solve(self, r: np.ndarray) -> np.ndarray:
         """:math:`H_j^{-1} r_j` for every group, ``r`` of shape (m, d+1)."""
-        return np.einsum("mji,mj->mi", self.T, _matvec(self.T, r))
+        return np.einsum("mji,mj->mi", self.T, matvec(self.T, r))
 
     def _apply(self, du: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The system matrix times ``(du, dt)``."""
         st = self.st
         x = np.concatenate([dt[:, None], du], axis=1)
-        hx = _matvec(self.Winv, _matvec(self.Winv, x))
+        hx = matvec(self.Winv, matvec(self.Winv, x))
         hx[:, 1:] += (self.zeta * (du @ st.X.T)) @ st.X + st.predict_adjoint(st.predict(du)) / st.n
         return hx[:, 1:], hx[:, 0]
 
@@ -430,7 +309,7 @@ class _Iterate:
     ``u`` (2p, d) and ``t`` (2p,) are the primal variables. The scaling is
     ``omega`` (2p, n) on the orthant rows (:math:`W = \operatorname{diag}(\omega)`) and,
     on the cones, the scaling points ``w`` (2p, d+1) and scales ``beta`` (2p,)
-    (:func:`_soc_matrices`); ``lam_lin`` and ``lam_soc`` hold :math:`\lambda = W z = W^{-1} s`.
+    (:func:`~relu_convex.solvers.cone_scaling.soc_matrices`); ``lam_lin`` and ``lam_soc`` hold :math:`\lambda = W z = W^{-1} s`.
     The slacks and multipliers ``s = W lambda``, ``z = W^{-1} lambda`` are derived
     from these (for the residuals and the certificate).
     """
@@ -439,16 +318,16 @@ class _Iterate:
         self.u, self.t = u, t
         self.omega, self.lam_lin = omega, lam_lin
         self.w, self.beta, self.lam_soc = w, beta, lam_soc
-        self.W, self.Winv = _soc_matrices(w, beta)
+        self.W, self.Winv = soc_matrices(w, beta)
         self.s_lin, self.z_lin = omega * lam_lin, lam_lin / omega
-        self.s_soc, self.z_soc = _matvec(self.W, lam_soc), _matvec(self.Winv, lam_soc)
+        self.s_soc, self.z_soc = matvec(self.W, lam_soc), matvec(self.Winv, lam_soc)
 
     @classmethod
     def from_points(cls, u, t, s_lin, s_soc, z_lin, z_soc) -> _Iterate:
         """The iterate with these slacks and multipliers (in the cone interiors)."""
-        w, beta = _soc_scaling(s_soc, z_soc)
-        W, _ = _soc_matrices(w, beta)
-        return cls(u, t, np.sqrt(s_lin / z_lin), np.sqrt(s_lin * z_lin), w, beta, _matvec(W, z_soc))
+        w, beta = soc_scaling(s_soc, z_soc)
+        W, _ = soc_matrices(w, beta)
+        return cls(u, t, np.sqrt(s_lin / z_lin), np.sqrt(s_lin * z_lin), w, beta, matvec(W, z_soc))
 
     def mu(self, degree: int) -> float:
         """The duality measure :math:`s^\top z / \text{degree} = \\lambda^\top\\lambda / \text{degree}`."""
@@ -459,11 +338,11 @@ class _Iterate:
 
         The new scaling is updated from the new points in the current scaling,
         :math:`\\lambda + \alpha W^{-1} ds` and :math:`\\lambda + \alpha W dz`
-        (:func:`_soc_update`; on the orthants :math:`\\omega \\leftarrow \\omega
+        (:func:`~relu_convex.solvers.cone_scaling.soc_update`; on the orthants :math:`\\omega \\leftarrow \\omega
         \\sqrt{\tilde s/\tilde z}`, :math:`\\lambda \\leftarrow \\sqrt{\tilde s \tilde z}`).
         """
         s_lin, z_lin = self.lam_lin + alpha * sl, self.lam_lin + alpha * zl
-        w, beta, lam_soc = _soc_update(self.w, self.beta, self.lam_soc + alpha * ss, self.lam_soc + alpha * zs)
+        w, beta, lam_soc = soc_update(self.w, self.beta, self.lam_soc + alpha * ss, self.lam_soc + alpha * zs)
         return _Iterate(self.u + alpha * du, self.t + alpha * dt, self.omega * np.sqrt(s_lin / z_lin),
                         np.sqrt(s_lin * z_lin), w, beta, lam_soc)
 
@@ -494,16 +373,16 @@ class _Kkt:
         st = self.st
         # G^T W^{-1} (W^{-1} b_z) with b_z = -c r_z - W w, G x = (-G_j u_j, -(t_j, u_j))
         q_lin = (-scale * rz_lin / self.omega - w_lin) / self.omega
-        q_soc = _matvec(self.Winv, _matvec(self.Winv, -scale * rz_soc) - w_soc)
+        q_soc = matvec(self.Winv, matvec(self.Winv, -scale * rz_soc) - w_soc)
         du, dt = self.newton.solve(-scale * rx_u - st.cone_adjoint(q_lin) - q_soc[:, 1:], -scale * rx_t - q_soc[:, 0])
         sl = (st.cone(du) - scale * rz_lin) / self.omega
-        ss = _matvec(self.Winv, np.concatenate([dt[:, None], du], axis=1) - scale * rz_soc)
+        ss = matvec(self.Winv, np.concatenate([dt[:, None], du], axis=1) - scale * rz_soc)
         return du, dt, sl, ss, w_lin - sl, w_soc - ss
 
     def max_step(self, sl, ss, zl, zs) -> float:
         """Largest step keeping ``lambda + alpha W^{-1} ds`` and ``lambda + alpha W dz`` in the cones."""
-        return min(_orthant_max_step(self.lam_lin, sl), _orthant_max_step(self.lam_lin, zl),
-                   _soc_max_step(self.lam_soc, ss), _soc_max_step(self.lam_soc, zs))
+        return min(orthant_max_step(self.lam_lin, sl), orthant_max_step(self.lam_lin, zl),
+                   soc_max_step(self.lam_soc, ss), soc_max_step(self.lam_soc, zs))
 
 
 def _initial_point(st: _Structure, y: np.ndarray, lam: float) -> _Iterate:
@@ -663,9 +542,9 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
             sigma = min(1.0, max(0.0, mu_aff / mu)) ** 3
             # combined direction: lambda o (W dz + W^{-1} ds) = -lambda o lambda + sigma mu e - (W^{-1}ds_a) o (W dz_a)
             c_lin = -lam_l * lam_l + sigma * mu - sl * zl
-            c_soc = -_soc_product(lam_s, lam_s) - _soc_product(ss, zs)
+            c_soc = -soc_product(lam_s, lam_s) - soc_product(ss, zs)
             c_soc[:, 0] += sigma * mu
-            w_soc = _soc_divide(lam_s, c_soc)
+            w_soc = soc_divide(lam_s, c_soc)
             direction = kkt.direction(rx_u, rx_t, rz_lin, rz_soc, c_lin / lam_l, w_soc, 1.0 - sigma)
             alpha = min(1.0, _STEP * kkt.max_step(*direction[2:]))
             for _ in range(_CORRECTORS if alpha < 1.0 else 0):
@@ -686,9 +565,9 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
                 # direction without it, and keep the longer step
                 sigma_c = max(sigma, _CENTERING)
                 c_lin = -lam_l * lam_l + sigma_c * mu
-                c_soc = -_soc_product(lam_s, lam_s)
+                c_soc = -soc_product(lam_s, lam_s)
                 c_soc[:, 0] += sigma_c * mu
-                other = kkt.direction(rx_u, rx_t, rz_lin, rz_soc, c_lin / lam_l, _soc_divide(lam_s, c_soc),
+                other = kkt.direction(rx_u, rx_t, rz_lin, rz_soc, c_lin / lam_l, soc_divide(lam_s, c_soc),
                                       1.0 - sigma_c)
                 alpha_c = min(1.0, _STEP * kkt.max_step(*other[2:]))
                 if alpha_c > alpha:
