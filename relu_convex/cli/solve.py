@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..data import check_lam
+from ..fitting import default_solver
 from ..io import load_dataset
 from ..problems import GatedReLUProblem, ReLUProblem
 from .common import add_data_arguments, build_patterns, prepare_X, print_json
@@ -12,7 +13,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("solve", help="solve the convex program on a data file", description=__doc__)
     add_data_arguments(p)
     p.add_argument("--program", choices=["relu", "grelu"], default="relu", help="C-ReLU (default) or C-GReLU")
-    p.add_argument("--solver", default="clarabel", help="clarabel (default), ecos, scs, mosek, fista (C-GReLU), al or ipm (C-ReLU)")
+    p.add_argument("--solver", default=None,
+                   help="clarabel, ecos, scs, mosek, fista (C-GReLU), al or ipm (C-ReLU); default: ipm for C-ReLU, "
+                        "fista for C-GReLU (relu_convex.fitting.DEFAULT_SOLVER)")
     p.add_argument("--tol", type=float, default=None, help="solver tolerance")
     p.add_argument("--save-network", metavar="FILE", help="write the equivalent network (W1, w2) to a .npz file")
 
@@ -25,7 +28,7 @@ def run(args) -> int:
     cls = ReLUProblem if args.program == "relu" else GatedReLUProblem
     problem = cls(X, y, patterns, lam)
     options = {} if args.tol is None else {"tol": args.tol}
-    result = problem.solve(solver=args.solver, **options)
+    result = problem.solve(solver=default_solver(args.program.replace("grelu", "gated"), args.solver), **options)
     record = {
         "program": problem.program,
         "n": problem.n,

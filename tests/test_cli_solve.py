@@ -1,0 +1,53 @@
+"""``relu-convex solve``: default solvers per program, JSON output, certificates, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import planted_problem
+
+import relu_convex as rc
+from relu_convex.cli import main
+
+LAM = 0.01
+
+
+@pytest.fixture
+def data(tmp_path):
+    problem = planted_problem(rc.ReLUProblem, 60, 3, 10, LAM, bias=False, seed=4)  # the command adds the bias column
+    path = tmp_path / "data.npz"
+    np.savez(path, X=problem.X, y=problem.y)
+    return path
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("program, expected_solver", [("relu", "ipm"), ("grelu", "fista")])
+def test_default_solver_per_program_agrees_with_clarabel(data, capsys, program, expected_solver):
+    code, out, _ = run(capsys, "solve", data, "--lam", LAM, "--program", program, "--patterns", 20, "--json")
+    assert code == 0
+    record = json.loads(out)
+    assert record["solver"] == expected_solver and record["status"] == "optimal"
+    assert record["relative_gap"] <= 1e-6 and record["max_violation"] <= 1e-6
+    code, out, _ = run(capsys, "solve", data, "--lam", LAM, "--program", program, "--patterns", 20, "--json",
+                       "--solver", "clarabel", "--tol", 1e-9)
+    assert code == 0
+    reference = json.loads(out)
+    assert reference["solver"] == "clarabel"
+    assert record["objective"] == pytest.approx(reference["objective"], rel=1e-5)
+    # both certified: each lower bound is below the other's objective
+    assert record["lower_bound"] <= reference["objective"] * (1 + 1e-9)
+    assert reference["lower_bound"] <= record["objective"] * (1 + 1e-9)
+
+
+def test_wrong_solver_for_the_program_exits_2_with_one_line(data, capsys):
+    code, out, err = run(capsys, "solve", data, "--lam", LAM, "--program", "grelu", "--solver", "ipm")
+    assert code == 2
+    assert "solver='ipm' solves C-ReLU problems" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
