@@ -42,6 +42,7 @@ __all__ = [
     "dual_objective",
     "grelu_constraint_values",
     "relu_constraint_values",
+    "relu_multiplier_bound",
     "relu_cone_multipliers",
     "relu_constraint_max",
     "ConstraintMax",
@@ -176,6 +177,34 @@ def relu_constraint_values(
     minus = np.linalg.norm(-G + (S * B).T @ Xd, axis=-1)
     # a = 0 is also admissible: ||g_i|| is a valid bound on both signs
     return np.minimum(np.maximum(plus, minus), np.linalg.norm(G, axis=-1))
+
+
+def relu_multiplier_bound(op: MaskedOperator, y: np.ndarray, theta: np.ndarray, multipliers, lam: float, *,
+                          nnls: bool = False) -> DualBound:
+    r"""The certified C-ReLU bound at ``theta`` with nonnegative cone multipliers.
+
+    The constraint values of :func:`relu_constraint_values` with ``multipliers``
+    (e.g. a solver's), with ``nnls`` also those with the exact NNLS multipliers
+    (the smaller per pattern), scaled into the dual feasible set by
+    :func:`scaled_dual_bound`.
+
+    Parameters
+    ----------
+    op : MaskedOperator
+    y : ndarray, shape (n,)
+    theta : ndarray, shape (n,)
+    multipliers : pair of ndarrays, shape (n, p) each
+    lam : float
+    nnls : bool
+
+    Returns
+    -------
+    DualBound
+    """
+    values = relu_constraint_values(op, theta, multipliers)
+    if nnls:
+        values = np.minimum(values, relu_constraint_values(op, theta, None))
+    return scaled_dual_bound(y, theta, values, lam)
 
 
 def scaled_dual_bound(y: np.ndarray, theta: np.ndarray, constraint_values: np.ndarray, lam: float) -> DualBound:

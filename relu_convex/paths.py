@@ -240,11 +240,11 @@ def regularization_path(
     for lam in grid:
         problem = make_problem(model, X, y, patterns, lam, **problem_options)
         weights0 = previous if warm else None
-        predicted = time.perf_counter()
+        began = time.perf_counter()
         if weights0 is not None and solver.lower() == "fista" and X.dtype == np.float64:
             # start from the solution path's tangent, not the previous point itself
             weights0 = predict_grelu(problem, weights0, previous_lam)
-        predicted = time.perf_counter() - predicted
+        prediction_time = time.perf_counter() - began
         options = solve_options(solver, tol=tol, max_iter=max_iter, weights0=weights0)
         if weights0 is not None and multipliers is not None:
             # the augmented Lagrangian's state is the pair (weights, cone multipliers):
@@ -266,7 +266,7 @@ def regularization_path(
                 n_active=active_neurons(result.weights, threshold=_activity_threshold(result.weights, X, y)),
                 status=result.status,
                 iterations=int(result.iterations),
-                solve_time=float(result.solve_time) + predicted,
+                solve_time=float(result.solve_time) + prediction_time,
                 warm_started=weights0 is not None,
             )
         )

@@ -65,7 +65,7 @@ import weakref
 import numpy as np
 
 from ..data import to_host
-from ..duality import DualBound, relu_constraint_values, scaled_dual_bound
+from ..duality import DualBound, relu_constraint_values, relu_multiplier_bound, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayAugmentedPart
 from .options import Deadline, History, check_flag, check_run_options, check_tol
@@ -459,10 +459,7 @@ def _point_bound(op: MaskedOperator, y: np.ndarray, lam: float, x: np.ndarray, m
     p = op.p
     x = np.asarray(x, dtype=op.dtype)
     theta = (np.asarray(y, dtype=op.dtype) - op.forward(x[:p] - x[p:])) / op.n
-    values = relu_constraint_values(op, theta, (multipliers[0], multipliers[1]))
-    if nnls:
-        values = np.minimum(values, relu_constraint_values(op, theta, None))
-    return scaled_dual_bound(y, theta, values, lam)
+    return relu_multiplier_bound(op, y, theta, (multipliers[0], multipliers[1]), lam, nnls=nnls)
 
 
 def solve_al(

@@ -118,7 +118,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..duality import DualBound, relu_constraint_values, scaled_dual_bound
+from ..duality import DualBound, relu_multiplier_bound
 from ..operators import MaskedOperator
 from .cone_scaling import (
     matvec,
@@ -438,10 +438,7 @@ def _bound(op: MaskedOperator, st: _Structure, y: np.ndarray, lam: float, u: np.
     """The certified bound at :math:`\\theta = (y - Bu)/n` with multipliers ``z_lin`` (and the NNLS ones if asked)."""
     p = st.p
     theta = (y - st.predict(u)) / st.n
-    values = relu_constraint_values(op, theta, (z_lin[:p].T, z_lin[p:].T))
-    if nnls:
-        values = np.minimum(values, relu_constraint_values(op, theta, None))
-    return scaled_dual_bound(y, theta, values, lam)
+    return relu_multiplier_bound(op, y, theta, (z_lin[:p].T, z_lin[p:].T), lam, nnls=nnls)
 
 
 def _objective(st: _Structure, y: np.ndarray, lam: float, u: np.ndarray) -> float:

@@ -27,7 +27,8 @@ import time
 
 import numpy as np
 
-from ..duality import scaled_dual_bound
+from ..duality import grelu_constraint_values, scaled_dual_bound
+from ..operators import MaskedOperator
 from .newton import (
     DEFAULT_MAX_SIZE,
     NEWTON_RATE,
@@ -168,6 +169,7 @@ def polish_grelu(problem, U: np.ndarray, *, max_size: int = DEFAULT_MAX_SIZE, ma
     n, d = X.shape
     gram = None
     spent = 0.0
+    op = None if tol is None else MaskedOperator(X, masks)  # float64, for the certificate test
     for k in range(Y2.shape[1]):
         active = np.flatnonzero(np.linalg.norm(W3[k], axis=-1) > 0.0)
         if active.size == 0 or refinement_size(n, active.size, d) > max_size:
@@ -186,7 +188,7 @@ def polish_grelu(problem, U: np.ndarray, *, max_size: int = DEFAULT_MAX_SIZE, ma
                 W3[k, entering] = start
                 active = np.flatnonzero(np.linalg.norm(W3[k], axis=-1) > 0.0)
             began = time.perf_counter()
-            stop = None if tol is None else _CertifiedWithin(X, masks, Y2[:, k], problem.lam, tol)
+            stop = None if tol is None else _CertifiedWithin(op, Y2[:, k], problem.lam, tol)
             left = None if max_work is None else max_work - spent
             if active.size * d <= n:
                 B = (masks[:, active, None] * X[:, None, :]).reshape(n, active.size * d)
@@ -223,14 +225,13 @@ class _CertifiedWithin:
     ``passed`` remembers whether it ever returned true.
     """
 
-    def __init__(self, X: np.ndarray, masks: np.ndarray, y: np.ndarray, lam: float, tol: float) -> None:
-        self.X, self.masks, self.y, self.lam, self.tol = X, masks, y, lam, tol
+    def __init__(self, op: MaskedOperator, y: np.ndarray, lam: float, tol: float) -> None:
+        self.op, self.y, self.lam, self.tol = op, y, lam, tol
         self.passed = False
 
     def __call__(self, r: np.ndarray, F: float) -> bool:
         theta = -r / r.shape[0]
-        values = np.linalg.norm(_masked_adjoint(self.X, self.masks, theta), axis=1)
-        bound = scaled_dual_bound(self.y, theta, values, self.lam).value
+        bound = scaled_dual_bound(self.y, theta, grelu_constraint_values(self.op, theta), self.lam).value
         self.passed = self.passed or (F - bound <= self.tol * abs(F))
         return self.passed
 
