@@ -36,7 +36,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linprog, nnls
 
-__all__ = ["polar_residual", "unit_polar_multipliers", "least_distance", "has_interior", "condition_number"]
+__all__ = ["polar_residual", "unit_polar_multipliers", "least_distance", "has_interior", "condition_number",
+           "relative_violation"]
 
 _CHUNK_MIN = 16
 
@@ -237,3 +238,40 @@ def condition_number(rows: np.ndarray) -> float:
     if s[-1] <= s[0] * 1e-14 or s[-1] == 0.0:
         return float("inf")
     return float(s[0] / s[-1])
+
+
+def relative_violation(worst: float, largest_block: float, row_scale: float, target_scale: float = 0.0) -> float:
+    r"""A cone violation relative to the data scale: the one measure of every C-ReLU route.
+
+    .. math::
+
+        \frac{w}{\max_k \|x_k\|_2 \cdot \max\big(\max_i \|u_i\|_2,\;
+              \|y\|_\infty / \max_k \|x_k\|_2\big)},
+        \qquad w = \max_{i,k} \max\big(0, -[(2D_i - I) X u_i]_k\big),
+
+    over the blocks :math:`u_i` (the :math:`v_i` and :math:`w_i` of C-ReLU).
+    The target term is the size of a block whose predictions are as large as the
+    targets; it keeps the measure meaningful when every block is (numerically)
+    zero. :meth:`relu_convex.ReLUProblem.constraint_violation` reports it, and
+    the C-ReLU solvers stop on it.
+
+    Parameters
+    ----------
+    worst : float
+        :math:`w`, the largest violation of a cone row (<= 0 when none is violated).
+    largest_block : float
+        :math:`\max_i \|u_i\|_2`.
+    row_scale : float
+        :math:`\max_k \|x_k\|_2`.
+    target_scale : float
+        :math:`\|y\|_\infty` (default 0: the scale of the blocks alone).
+
+    Returns
+    -------
+    float
+        0 when no row is violated; ``inf`` when a row is violated at zero scale.
+    """
+    if worst <= 0.0:
+        return 0.0
+    scale = row_scale * max(largest_block, target_scale / row_scale if row_scale > 0 else 0.0)
+    return worst / scale if scale > 0 else float("inf")

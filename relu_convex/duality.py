@@ -236,7 +236,7 @@ def scaled_dual_bound(y: np.ndarray, theta: np.ndarray, constraint_values: np.nd
     T = theta.reshape(n, -1).astype(np.float64)
     C = np.asarray(constraint_values, dtype=np.float64).reshape(T.shape[1], -1)
     cmax = C.max(axis=1)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # the ratio is used only where cmax > lam
         s = np.where(cmax > lam, lam / np.where(cmax > 0, cmax, 1.0), 1.0)
     ty = np.sum(T * Y, axis=0)
     tt = np.sum(T * T, axis=0)

@@ -64,6 +64,7 @@ import weakref
 
 import numpy as np
 
+from ..cones import relative_violation
 from ..data import to_host
 from ..duality import DualBound, relu_constraint_values, relu_multiplier_bound, scaled_dual_bound
 from ..operators import MaskedOperator
@@ -71,7 +72,7 @@ from .array_parts import ArrayAugmentedPart
 from .options import Deadline, History, check_flag, check_run_options, check_tol
 from .polish import polish_relu
 from .proximal import ArrayOps, Evaluation, Progress, extrapolate_products, fista, group_norm_sum, ops_for
-from .result import SolveResult, cone_result, relative_gap
+from .result import BestBound, SolveResult, cone_result, relative_gap
 
 __all__ = ["AugmentedPart", "solve_al"]
 
@@ -262,8 +263,8 @@ class AugmentedPart:
 class _Output:
     """Objective and relative cone violation of a point from its cone values (any array library)."""
 
-    def __init__(self, part: AugmentedPart, lam: float, row_scale: float, ops: ArrayOps):
-        self.part, self.lam, self.row_scale, self.ops = part, lam, row_scale, ops
+    def __init__(self, part: AugmentedPart, lam: float, row_scale: float, target_scale: float, ops: ArrayOps):
+        self.part, self.lam, self.row_scale, self.target_scale, self.ops = part, lam, row_scale, target_scale, ops
         # the NumPy part recalls the predictions of the iterates it has seen
         self.predictions = getattr(part, "_predictions", part.predictions)
 
@@ -272,10 +273,11 @@ class _Output:
         return 0.5 * self.ops.sumsq64(r) / self.part.n + self.lam * self.ops.group_norm_sum(x)
 
     def violation(self, x: np.ndarray, C: np.ndarray) -> float:
+        """:func:`relu_convex.cones.relative_violation` of ``x`` with cone values ``C``."""
         worst = -self.ops.min(C, initial=0.0)
         if worst <= 0.0:
             return 0.0
-        return worst / (self.row_scale * self.ops.max_row_norm(x))
+        return relative_violation(worst, self.ops.max_row_norm(x), self.row_scale, self.target_scale)
 
 
 def _initial_rho(op: MaskedOperator) -> float:
@@ -326,24 +328,19 @@ def _check_multipliers(multipliers0, problem) -> tuple[np.ndarray, np.ndarray] |
     return out[0], out[1]
 
 
-class _OutputRun:
+class _OutputRun(BestBound):
     """The state of one output's solve (weights, multipliers, best bound, counters)."""
 
     def __init__(self, x: np.ndarray, multipliers: np.ndarray):
+        super().__init__()
         self.x = x
         self.products: np.ndarray | None = None
         self.multipliers = multipliers
-        self.bound = -np.inf
-        self.theta: np.ndarray | None = None
         self.iterations = 0
         self.outer = 0
         self.rho = float("nan")
         self.reason = "max_iter"
         self.done = False
-
-    def consider(self, bound: DualBound) -> None:
-        if bound.value > self.bound:
-            self.bound, self.theta = bound.value, bound.theta
 
 
 def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, clock, check_every,
@@ -358,6 +355,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
     if make_part is None:
         make_part = lambda y, m, rho: AugmentedPart(op, y, m, rho)  # noqa: E731
     row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", op.X, op.X))))
+    target_scale = float(np.max(np.abs(y), initial=0.0))
     ops = ops_for(run.x)
     inner_tol = _INNER_TOL0
     scale = lam if lam > 0 else 1.0
@@ -365,7 +363,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
     last_violation = np.inf
     while run.iterations < max_iter and not clock.passed():
         part = make_part(y, run.multipliers, rho)
-        out = _Output(part, lam, row_scale, ops)
+        out = _Output(part, lam, row_scale, target_scale, ops)
         base = run.iterations
 
         def check(progress: Progress, part=part, out=out, base=base, inner_tol=inner_tol) -> bool:

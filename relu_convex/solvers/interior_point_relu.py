@@ -118,6 +118,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cones import relative_violation
 from ..duality import DualBound, relu_multiplier_bound
 from ..operators import MaskedOperator
 from .cone_scaling import (
@@ -131,7 +132,7 @@ from .cone_scaling import (
     soc_update,
 )
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
-from .result import SolveResult, cone_result, relative_gap
+from .result import BestBound, SolveResult, cone_result, relative_gap
 
 __all__ = ["solve_ipm"]
 
@@ -330,16 +331,16 @@ class _Iterate:
         return cls(u, t, np.sqrt(s_lin / z_lin), np.sqrt(s_lin * z_lin), w, beta, matvec(W, z_soc))
 
     def mu(self, degree: int) -> float:
-        """The duality measure :math:`s^\top z / \text{degree} = \\lambda^\top\\lambda / \text{degree}`."""
+        r"""The duality measure :math:`s^\top z / \text{degree} = \lambda^\top\lambda / \text{degree}`."""
         return (float(np.vdot(self.lam_lin, self.lam_lin)) + float(np.vdot(self.lam_soc, self.lam_soc))) / degree
 
     def step(self, alpha: float, du, dt, sl, ss, zl, zs) -> _Iterate:
-        """The iterate after a step ``alpha`` along ``(du, dt)`` and the scaled directions ``W^{-1} ds``, ``W dz``.
+        r"""The iterate after a step ``alpha`` along ``(du, dt)`` and the scaled directions ``W^{-1} ds``, ``W dz``.
 
         The new scaling is updated from the new points in the current scaling,
-        :math:`\\lambda + \alpha W^{-1} ds` and :math:`\\lambda + \alpha W dz`
-        (:func:`~relu_convex.solvers.cone_scaling.soc_update`; on the orthants :math:`\\omega \\leftarrow \\omega
-        \\sqrt{\tilde s/\tilde z}`, :math:`\\lambda \\leftarrow \\sqrt{\tilde s \tilde z}`).
+        :math:`\lambda + \alpha W^{-1} ds` and :math:`\lambda + \alpha W dz`
+        (:func:`~relu_convex.solvers.cone_scaling.soc_update`; on the orthants :math:`\omega \leftarrow \omega
+        \sqrt{\tilde s/\tilde z}`, :math:`\lambda \leftarrow \sqrt{\tilde s \tilde z}`).
         """
         s_lin, z_lin = self.lam_lin + alpha * sl, self.lam_lin + alpha * zl
         w, beta, lam_soc = soc_update(self.w, self.beta, self.lam_soc + alpha * ss, self.lam_soc + alpha * zs)
@@ -407,30 +408,24 @@ def _initial_point(st: _Structure, y: np.ndarray, lam: float) -> _Iterate:
     return _Iterate.from_points(u.copy(), t.copy(), s_lin, s_soc, z_lin, z_soc)
 
 
-class _OutputRun:
+class _OutputRun(BestBound):
     """The outcome of one output's solve."""
 
     def __init__(self, u: np.ndarray, multipliers: np.ndarray):
+        super().__init__()
         self.u = u
         self.multipliers = multipliers  # (2p, n) cone multipliers (a_i rows 0..p-1, b_i rows p..2p-1)
-        self.bound = -np.inf
-        self.theta: np.ndarray | None = None
         self.iterations = 0
         self.mu = np.inf
         self.reason = "max_iter"
 
-    def consider(self, bound: DualBound) -> None:
-        if bound.value > self.bound:
-            self.bound, self.theta = bound.value, bound.theta
-
 
 def _violation(st: _Structure, u: np.ndarray, y_scale: float, row_scale: float) -> float:
-    """:meth:`relu_convex.ReLUProblem.constraint_violation` of one output's point ``u`` (2p, d)."""
+    """:func:`relu_convex.cones.relative_violation` of one output's point ``u`` (2p, d)."""
     worst = float(np.max(-st.cone(u), initial=0.0))
     if worst <= 0.0:
         return 0.0
-    scale = row_scale * max(float(np.max(np.linalg.norm(u, axis=1))), y_scale / row_scale if row_scale > 0 else 0.0)
-    return worst / scale if scale > 0 else float("inf")
+    return relative_violation(worst, float(np.max(np.linalg.norm(u, axis=1))), row_scale, y_scale)
 
 
 def _bound(op: MaskedOperator, st: _Structure, y: np.ndarray, lam: float, u: np.ndarray, z_lin: np.ndarray,

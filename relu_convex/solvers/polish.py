@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from ..cones import relative_violation
 from ..duality import grelu_constraint_values, scaled_dual_bound
 from ..operators import MaskedOperator
 from .newton import (
@@ -249,19 +250,18 @@ def predict_grelu(problem, U: np.ndarray, lam_from: float, *, max_size: int = DE
     r"""First-order prediction of the C-GReLU solution at ``problem.lam`` from the solution ``U`` at ``lam_from``.
 
     On a fixed support :math:`S` (the nonzero groups of ``U``) the optimality
-    condition :math:`B^	op (Bz - y)/n + \lambda ar z = 0` defines the
+    condition :math:`B^\top (Bz - y)/n + \lambda \bar z = 0` defines the
     solution as a smooth function of :math:`\lambda`; differentiating it,
 
     .. math::
 
-        H rac{dz}{d\lambda} = -ar z, \qquad
-        H = B^	op B / n + \lambda\, \mathrm{blockdiag}\Big(rac{I - ar z_j ar z_j^	op}{\|z_j\|}\Big),
+        H \frac{dz}{d\lambda} = -\bar z, \qquad
+        H = B^\top B / n + \lambda\, \mathrm{blockdiag}\Big(\frac{I - \bar z_j \bar z_j^\top}{\|z_j\|}\Big),
 
     the Hessian of the Newton refinement at ``U`` (one Newton system solve,
     dense or masked as in :func:`polish_grelu`). The prediction is
-    :math:`z + (\lambda - \lambda_{	ext{from}})\, dz/d\lambda`; a group that the
-    step carries past the origin (:math:`\langle z_j^{	ext{new}}, z_j
-angle \le 0`)
+    :math:`z + (\lambda - \lambda_{\text{from}})\, dz/d\lambda`; a group that the
+    step carries past the origin (:math:`\langle z_j^{\text{new}}, z_j\rangle \le 0`)
     is predicted to leave and set to zero. Groups that enter at the new value
     are not predicted (the refinement's growth adds them). Along a
     regularization path this start is closer to the next solution than the
@@ -342,7 +342,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     -------
     (ndarray, float) or None
         The refined point, shape (2p, d), float64, and its relative cone violation
-        (:math:`\max(-\min G_i v_i, 0) / (\max_k\|x_k\| \max_i\|v_i\|)`, at most
+        (:func:`relu_convex.cones.relative_violation` with the scale of ``y``, at most
         1e-12); None when too large or still infeasible after ``rounds``.
     """
     X = np.asarray(op.X, dtype=np.float64)
@@ -387,10 +387,10 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
             refined[row] = N @ out.z[start:start + dj]
             start += dj
         Cr = cone_values(refined)
-        scale = row_scale * float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
-        violated = Cr < -1e-12 * scale
+        largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
+        violated = Cr < -1e-12 * row_scale * largest
         if not np.any(violated):
-            violation = max(0.0, -float(np.min(Cr, initial=0.0))) / scale if scale > 0 else 0.0
-            return refined, violation
+            worst = -float(np.min(Cr, initial=0.0))
+            return refined, relative_violation(worst, largest, row_scale, float(np.max(np.abs(y), initial=0.0)))
         tight |= violated
     return None

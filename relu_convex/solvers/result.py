@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SolveStatus", "SolveResult", "relative_gap", "cone_status", "cone_result"]
+__all__ = ["SolveStatus", "SolveResult", "BestBound", "relative_gap", "cone_status", "cone_result"]
 
 
 class SolveStatus(str, enum.Enum):
@@ -38,6 +38,27 @@ class SolveStatus(str, enum.Enum):
     def has_point(self) -> bool:
         """Whether a result with this status carries weights."""
         return self in (SolveStatus.OPTIMAL, SolveStatus.INACCURATE, SolveStatus.MAX_ITERATIONS, SolveStatus.TIME_LIMIT)
+
+
+class BestBound:
+    """The largest certified lower bound a solve has seen, and its dual point.
+
+    Attributes
+    ----------
+    bound : float
+        The largest ``value`` of the bounds considered (``-inf`` before the first).
+    theta : ndarray or None
+        Its dual point.
+    """
+
+    def __init__(self) -> None:
+        self.bound = -np.inf
+        self.theta = None
+
+    def consider(self, bound) -> None:
+        """Keep ``bound`` (a :class:`relu_convex.duality.DualBound`) if it is larger than the best so far."""
+        if bound.value > self.bound:
+            self.bound, self.theta = bound.value, bound.theta
 
 
 def relative_gap(objective: float, lower_bound: float) -> float:
