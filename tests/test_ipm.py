@@ -51,6 +51,35 @@ def test_matches_clarabel_feasible_and_certified(case, outputs):
     assert np.all(A >= 0) and np.all(B >= 0)
 
 
+@pytest.mark.parametrize("shape", [(30, 50, 0), (40, 12, 6)], ids=["fewer-rows-than-features", "repeated-columns"])
+def test_rank_deficient_data_solved_on_the_row_space(shape):
+    # rank(X) < d: the method solves the program of X V (V a basis of the row space) and maps back
+    n, d, repeats = shape
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((n, d))
+    if repeats:
+        X[:, -repeats:] = X[:, :repeats] * 2.0 - X[:, 1:repeats + 1]  # columns in the span of the others
+    assert np.linalg.matrix_rank(X) < d
+    y = np.maximum(X @ rng.standard_normal((d, 3)), 0.0) @ rng.standard_normal(3) + 0.1 * rng.standard_normal(n)
+    patterns = rc.activation_patterns(X, rc.sample_gates(d, 15, seed=4))
+    problem = rc.ReLUProblem(X, y, patterns, 1e-3)
+    ref = problem.solve(solver="clarabel", tol=1e-9)
+    res = problem.solve(solver="ipm")
+    assert res.status is SolveStatus.OPTIMAL, res.message
+    V, W = res.weights
+    assert V.shape == W.shape == (problem.p, d)
+    # the weights lie in the row space of X: no component of the null space
+    basis = np.linalg.svd(X, full_matrices=False)[2][: np.linalg.matrix_rank(X)]
+    for U in (V, W):
+        assert np.linalg.norm(U - (U @ basis.T) @ basis) <= 1e-9 * max(np.linalg.norm(U), 1e-300)
+    assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+    assert res.objective == pytest.approx(problem.objective(res.weights), rel=1e-12)
+    assert res.max_violation == problem.constraint_violation(res.weights) <= 1e-6
+    assert res.lower_bound <= ref.objective * (1 + 1e-9)
+    cert = problem.certificate(res.weights, dual=res.dual)
+    assert cert.relative_gap <= 1e-6
+
+
 @pytest.mark.parametrize("case", [(300, 8, 40, 1e-3, True, 11), (400, 10, 50, 1e-3, False, 12)],
                          ids=["n300-d9-p40", "n400-d10-p50"])
 def test_tight_tolerance_on_medium_instances(case):

@@ -95,6 +95,20 @@ the system of order :math:`2p(d+1)` is formed and factored instead
 (:math:`n (2pd)^2` flops). Every solve is followed by iterative refinement on
 the reduced system (at most three steps, while the residual halves).
 
+Fewer samples than features. The programs see :math:`X` only through
+:math:`X u_j`, and the penalty :math:`\|u_j\|` is smallest on the row space of
+:math:`X`, so every solution has :math:`u_j = V \tilde u_j` with :math:`V`
+(:math:`d \times r`) an orthonormal basis of that space, :math:`r =
+\operatorname{rank} X`, and :math:`\|u_j\| = \|\tilde u_j\|`. When :math:`r < d`
+(e.g. :math:`n < d`) the method solves the same program for :math:`XV`
+(:math:`n \times r`) and returns :math:`V \tilde u_j`: the per-group work of
+order :math:`d^3` becomes :math:`r^3` (on 100 rows of UCI ``semeion``,
+:math:`d = 256`, ten outputs: 76 s, where one iteration on all :math:`d`
+columns took 23 s; Clarabel took 900-1300 s). The basis comes from the SVD of
+:math:`X`, keeping singular values above :math:`\max(n, d)\,\epsilon\,
+\sigma_{\max}`; the objective, the violation and the bound reported are
+computed again with :math:`X` itself.
+
 Certificate. Stationarity in :math:`u_j` reads
 :math:`\sigma_j X^\top D_j r / n - G_j^\top z_j = \hat z_{j,u}` with
 :math:`\|\hat z_{j,u}\| \le \hat z_{j,t}` and :math:`\hat z_{j,t} \to \lambda`,
@@ -579,6 +593,16 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
     return run
 
 
+def _row_space(X: np.ndarray) -> np.ndarray | None:
+    """Orthonormal basis (d, r) of the row space of ``X`` (n, d) when its rank ``r < d``, else None."""
+    n, d = X.shape
+    if n >= d and np.linalg.matrix_rank(X) == d:
+        return None
+    _, sv, Vt = np.linalg.svd(X, full_matrices=False)
+    rank = int(np.sum(sv > max(n, d) * np.finfo(np.float64).eps * sv[0])) if sv.size and sv[0] > 0 else 0
+    return Vt[:max(rank, 1)].T if rank < d else None
+
+
 def _check_problem(problem) -> None:
     if getattr(problem, "program", None) != "C-ReLU":
         raise ValueError(
@@ -659,12 +683,20 @@ def solve_ipm(
     history.data["mu"] = []
     multi = problem.y.ndim == 2
     Y = np.asarray(problem.y, dtype=np.float64).reshape(problem.n, -1)
+    # fewer independent rows than features: solve on the row space of X (see the module notes)
+    basis = _row_space(op.X)
+    solve_op = op if basis is None else MaskedOperator(op.X @ basis, problem.patterns)
     runs = []
     for k in range(Y.shape[1]):
-        runs.append(_solve_output(op, Y[:, k], lam, tol=tol, feas_tol=feas_tol, max_iter=max_iter,
+        runs.append(_solve_output(solve_op, Y[:, k], lam, tol=tol, feas_tol=feas_tol, max_iter=max_iter,
                                   clock=clock.share(Y.shape[1] - k), history=history, output=k, verbose=verbose))
     st = _Structure(op)
     for k, run in enumerate(runs):
+        if basis is not None:
+            # the runs' bounds are those of the program for X V V^T: the reported one is computed with X
+            run.u = run.u @ basis.T
+            run.bound, run.theta = -np.inf, None
+            run.consider(_bound(op, st, Y[:, k], lam, run.u, run.multipliers, nnls=False))
         if relative_gap(_objective(st, Y[:, k], lam, run.u), run.bound) > tol:
             run.consider(_bound(op, st, Y[:, k], lam, run.u, run.multipliers, nnls=True))
     p = problem.p
