@@ -131,18 +131,23 @@ the share of a dozen iterations' work allows one step of the masked path
 """
 
 
-MIXED_PRECISION_MIN_SIZE = 10_000_000
+MIXED_PRECISION_MIN_SIZE = 5_000_000
 r"""Smallest :math:`n p d` (one output's products) for which ``mixed_precision=None`` iterates in float32 first.
 
 Forward plus adjoint on one core, float64 against float32
 (:class:`~relu_convex.operators.MaskedOperator`, median of repeated calls):
 0.024 against 0.017 ms at n=100, d=10, p=100 (1.4x); 0.25 against 0.14 ms at
-n=1000, d=20, p=100 (1.9x); 0.70 against 0.37 ms at n=1000, d=20, p=300
-(1.9x); 3.6 against 1.6 ms at n=2000, d=50, p=300 (2.3x). Below about
-:math:`10^7` an iteration's fixed work (:data:`ITERATION_OVERHEAD`) and the
-float64 checks of the float32 phase take much of what the products save, and
-such solves take well under a second anyway; problems of up to 100 samples
-and 100 patterns (:math:`npd \le 10^4 d`) stay entirely in float64.
+n=1000, d=20, p=100 (1.9x); 0.57 against 0.31 ms at n=1000, d=20, p=250
+(1.8x); 3.6 against 1.6 ms at n=2000, d=50, p=300 (2.3x). Whole solves to
+``tol=1e-6`` on planted problems (lam=1e-3, one core), float64 against mixed:
+0.55 against 0.43 s at n=300, d=20, p=100 (:math:`npd = 6 \cdot 10^5`);
+1.00 against 0.71 s at n=1000, d=20, p=250 (:math:`5 \cdot 10^6`); 2.40
+against 2.32 s at n=2000, d=25, p=200, where Newton refinements take 1 s;
+9.0 against 5.6 s at n=2000, d=50, p=300 (``validation/bench_fast_solvers.py``).
+The gain starts well below this threshold; it is set above the largest
+problems of the UCI validation runs (:math:`npd \le 4 \cdot 10^6`, checked
+against Clarabel in float64), which keep their all-float64 solves, and where a
+solve takes about a second at most.
 """
 
 
