@@ -26,6 +26,32 @@ optimum (weak duality); the solver keeps the largest and stops when
 Only that stop reports ``optimal``; ``max_iter`` and ``time_limit`` report
 ``max_iterations`` and ``time_limit`` with the certificate reached.
 
+Mixed precision. On a large problem held in float64 NumPy arrays
+(:func:`uses_mixed_precision`, :data:`MIXED_PRECISION_MIN_SIZE`) the early,
+inaccurate iterations run on a float32 copy of the data, whose products take
+about half the time. This float32 phase is judged only in float64: at its first
+iteration and every :data:`MIXED_CHECK_EVERY` iterations the iterate is cast to
+float64 and its objective and certified bound computed there (two float64
+products; a bound computed in float64 is valid at any point, rounded or not).
+The best float64 point and bound so far are what the solver keeps and records
+in its history. The phase ends
+
+* with the result, when the float64 certificate is within ``tol``;
+* for a Newton refinement (in float64, as below), when the support has
+  settled; the float32 iterations go on from the refined point afterwards unless
+  its gap is below :data:`MIXED_SWITCH_GAP`;
+* for float64 iterations, from the best float64 point with the momentum
+  restarted and the step size kept, when the certified gap is below
+  :data:`MIXED_SWITCH_GAP` (float32 products round at about 1e-7, and the
+  iterates stop improving well before a certificate of 1e-6), or when
+  :data:`MIXED_CHECK_EVERY` iterations lowered the best float64 objective by at
+  most :data:`MIXED_STALL` relatively;
+* at ``max_iter`` or ``time_limit``, which count the iterations of both phases.
+
+On the n=2000, d=50, p=300 benchmark (``validation/bench_fast_solvers.py``) all
+1403 iterations run in float32 before the refinement that certifies 1e-6; the
+solve takes 5.6 s against 9.0 s (1527 iterations) in float64 alone.
+
 PyTorch. For a problem built from tensors (``problem.array_data`` set, see
 :mod:`relu_convex.backend`) the iterations run in PyTorch on the tensors'
 device (:class:`~relu_convex.solvers.array_parts.ArrayLeastSquaresPart`) and
@@ -285,7 +311,8 @@ def solve_fista(
         Print progress every 100 checks.
     check_every : int
         Iterations between certificate checks (default 1; a check costs
-        :math:`O(pd + n)`, no matrix product).
+        :math:`O(pd + n)`, no matrix product). The float32 phase checks every
+        :data:`MIXED_CHECK_EVERY` iterations instead (two float64 products).
     polish : bool
         Newton-refine on the active groups once they stop changing (default
         True; float64 NumPy problems only; see :mod:`relu_convex.solvers.newton`):
@@ -317,6 +344,13 @@ def solve_fista(
         :attr:`~relu_convex.solvers.newton.NewtonRefinement.work`), not a clock
         reading, so that the same problem is solved the same way on every run
         (up to ``time_limit``, which is a clock reading).
+    mixed_precision : bool or None
+        Start with float32 iterations on a float32 copy of the data (see the
+        module notes): ``None`` (default) when :math:`npd \ge`
+        :data:`MIXED_PRECISION_MIN_SIZE`, ``True`` always, ``False`` never.
+        Only for problems held in float64 NumPy arrays; the others ignore it.
+        The returned weights, objective and bound are float64 either way, and
+        ``optimal`` means a float64 certificate within ``tol``.
 
     Returns
     -------
@@ -327,8 +361,9 @@ def solve_fista(
         bound seen; ``history`` has one entry per check; ``info`` has the
         number of forward products, the final step size, the refinement
         attempts (``polishes``), their time (``polish_time``) and estimated
-        work (``polish_work``, in flops of products), and the groups the
-        refinements added (``entered``).
+        work (``polish_work``, in flops of products), the groups the
+        refinements added (``entered``) and the iterations run in float32
+        (``float32_iterations``, included in ``iterations``).
 
     Raises
     ------
