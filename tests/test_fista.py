@@ -305,3 +305,20 @@ def test_mixed_precision_is_automatic_by_size_only_for_float64_numpy(monkeypatch
     first, second = solve_fista(problem), solve_fista(problem)
     assert first.success and first.info["float32_iterations"] > 0
     assert first.iterations == second.iterations and np.array_equal(first.weights, second.weights)
+
+
+def test_mixed_precision_warm_start_near_the_solution_stays_in_float64():
+    problem = instance(60, 5, 16, 1e-3, bias=True)
+    cold = solve_fista(problem, tol=1e-8, mixed_precision=True)
+    assert cold.success
+    at_optimum = solve_fista(problem, tol=1e-6, weights0=cold.weights, mixed_precision=True)
+    assert at_optimum.success and at_optimum.iterations <= 3
+    assert at_optimum.info["float32_iterations"] == 0
+    assert at_optimum.objective == pytest.approx(cold.objective, rel=1e-12)
+    # a rough start (gap above the hand-over gap) goes through float32 iterations first
+    rough = solve_fista(problem, tol=0.5, mixed_precision=False)
+    warm = solve_fista(problem, tol=1e-8, weights0=rough.weights, mixed_precision=True)
+    assert warm.success and warm.relative_gap <= 1e-8
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-7)
+    assert rough.relative_gap > fista_module.MIXED_SWITCH_GAP
+    assert warm.info["float32_iterations"] > 0
