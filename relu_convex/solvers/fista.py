@@ -54,7 +54,8 @@ holds ``X`` and the (n, p) masks again, half the memory of the float64 ones.
 
 On the n=2000, d=50, p=300 benchmark (``validation/bench_fast_solvers.py``) all
 1403 iterations run in float32 before the refinement that certifies 1e-6; the
-solve takes 5.6 s against 9.0 s (1527 iterations) in float64 alone.
+solve takes 5.1 to 5.6 s against 8.7 to 9.0 s (1527 iterations) in float64
+alone (one core, two runs each).
 
 PyTorch. For a problem built from tensors (``problem.array_data`` set, see
 :mod:`relu_convex.backend`) the iterations run in PyTorch on the tensors'
@@ -79,7 +80,7 @@ from .result import SolveResult, SolveStatus, relative_gap
 
 __all__ = ["LeastSquaresPart", "solve_fista", "polish_lower_bound", "float64_bound", "iteration_work",
            "ITERATION_OVERHEAD", "ATTEMPT_WORK", "WARM_ATTEMPT_STEPS", "uses_mixed_precision",
-           "MIXED_PRECISION_MIN_SIZE", "MIXED_CHECK_EVERY", "MIXED_SWITCH_GAP", "MIXED_STALL"]
+           "MIXED_PRECISION_MIN_SIZE", "MIXED_CHECK_EVERY", "MIXED_SWITCH_GAP", "MIXED_STALL", "MIXED_RESTART_TOL"]
 
 
 class LeastSquaresPart:
@@ -173,7 +174,7 @@ n=1000, d=20, p=100 (1.9x); 0.57 against 0.31 ms at n=1000, d=20, p=250
 0.55 against 0.43 s at n=300, d=20, p=100 (:math:`npd = 6 \cdot 10^5`);
 1.00 against 0.71 s at n=1000, d=20, p=250 (:math:`5 \cdot 10^6`); 2.40
 against 2.32 s at n=2000, d=25, p=200, where Newton refinements take 1 s;
-9.0 against 5.6 s at n=2000, d=50, p=300 (``validation/bench_fast_solvers.py``).
+8.7 against 5.1 s at n=2000, d=50, p=300 (``validation/bench_fast_solvers.py``).
 The gain starts well below this threshold; it is set above the largest
 problems of the UCI validation runs (:math:`npd \le 4 \cdot 10^6`, checked
 against Clarabel in float64), which keep their all-float64 solves, and where a
@@ -411,7 +412,7 @@ def solve_fista(
             best["bound"], best["theta"] = bound.value, bound.theta
 
     def examine(x32: np.ndarray, iteration: int) -> float:
-        """Float64 objective and certified bound at a float32 point (two float64 products); returns the objective."""
+        """Float64 objective and certified bound at a point of the float32 phase (two float64 products); returns the objective."""
         nonlocal point
         x64 = x32.astype(np.float64)
         ev = smooth.evaluate(smooth.forward(x64))
