@@ -8,7 +8,8 @@ from conftest import SOLVER_CASES, planted_problem
 
 import relu_convex as rc
 from relu_convex.solvers import SolveStatus, available_solvers
-from relu_convex.solvers.fista import polish_lower_bound, solve_fista
+from relu_convex.solvers import fista as fista_module
+from relu_convex.solvers.fista import polish_lower_bound, solve_fista, uses_mixed_precision
 
 
 def instance(n: int, d: int, p: int, lam: float, *, bias: bool, seed: int = 0, outputs: int | None = None,
@@ -150,6 +151,8 @@ def test_float32_works_with_a_float32_tolerance():
         ({"time_limit": float("inf")}, ValueError, "time_limit"),
         ({"verbose": "yes"}, TypeError, "verbose"),
         ({"check_every": 0}, ValueError, "check_every"),
+        ({"mixed_precision": "yes"}, TypeError, "mixed_precision"),
+        ({"mixed_precision": 1}, TypeError, "mixed_precision"),
         ({"weights0": np.zeros((2, 2))}, ValueError, "weights"),
         ({"weights0": np.full((8, 4), np.nan)}, ValueError, "weights"),
     ],
@@ -215,3 +218,107 @@ def test_optimal_weights_from_a_refinement_carry_their_own_certificate(seed, lam
     assert res.status is SolveStatus.OPTIMAL and res.info["polishes"] >= 1
     assert problem.certificate(res.weights).relative_gap <= 1e-6 * (1 + 1e-9)
 
+
+
+# -- the float32 phase (mixed_precision) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("polish", [True, False], ids=["polish", "no-polish"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"n{c[0]}-d{c[1]}-p{c[2]}-lam{c[3]:g}-bias{int(c[4])}")
+def test_mixed_precision_matches_clarabel(case, polish, reference):
+    problem = instance(*case[:4], bias=case[4], seed=case[5])
+    ref = reference(case)
+    res = solve_fista(problem, mixed_precision=True, polish=polish)
+    assert res.status is SolveStatus.OPTIMAL, res.message
+    assert res.relative_gap <= 1e-6
+    assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+    assert res.lower_bound <= ref.objective * (1 + 1e-9)
+    # everything returned is float64, and the objective is that of the returned weights
+    assert res.weights.dtype == np.float64 and res.dual.dtype == np.float64
+    assert res.objective == pytest.approx(problem.objective(res.weights), rel=1e-12)
+    float32 = res.info["float32_iterations"]
+    assert 0 < float32 <= res.iterations
+    if not polish:
+        # float32 iterations cannot certify 1e-6: float64 iterations finish
+        assert float32 < res.iterations
+    # the history holds float64 values only: every recorded bound is valid
+    assert max(res.history["lower_bound"]) <= ref.objective * (1 + 1e-9)
+    assert np.all(np.diff(res.history["lower_bound"]) >= 0)
+
+
+def test_mixed_precision_zero_weights_for_large_lam():
+    problem = instance(30, 3, 8, 1e3, bias=False)
+    res = solve_fista(problem, mixed_precision=True)
+    assert res.status is SolveStatus.OPTIMAL
+    assert res.iterations == 1 and res.info["float32_iterations"] == 1
+    assert not np.any(res.weights) and res.weights.dtype == np.float64
+    assert res.objective == pytest.approx(np.sum(problem.y**2) / (2 * problem.n))
+    assert res.lower_bound == pytest.approx(res.objective, rel=1e-12)
+
+
+@pytest.mark.parametrize("max_iter", [1, 5, 60])
+def test_mixed_precision_max_iterations_is_never_optimal(max_iter):
+    problem = instance(50, 3, 10, 1e-4, bias=False, seed=3)
+    res = solve_fista(problem, mixed_precision=True, max_iter=max_iter, polish=False)
+    assert res.status is SolveStatus.MAX_ITERATIONS
+    assert not res.success
+    assert res.iterations == max_iter and res.info["float32_iterations"] == max_iter
+    assert res.relative_gap > 1e-6
+    assert res.lower_bound <= res.objective
+    assert res.objective == pytest.approx(problem.objective(res.weights), rel=1e-12)
+
+
+def test_mixed_precision_time_limit_status():
+    problem = instance(60, 5, 16, 1e-3, bias=True)
+    res = solve_fista(problem, mixed_precision=True, time_limit=1e-9)
+    assert res.status is SolveStatus.TIME_LIMIT
+    assert res.weights.shape == (problem.p, problem.d) and res.weights.dtype == np.float64
+    assert res.lower_bound <= res.objective
+
+
+def test_mixed_precision_multi_output_matches_clarabel():
+    problem = instance(40, 4, 10, 1e-2, bias=True, outputs=3)
+    ref = problem.solve(solver="clarabel", tol=1e-8)
+    for polish in (True, False):
+        res = problem.solve(solver="fista", mixed_precision=True, polish=polish)
+        assert res.status is SolveStatus.OPTIMAL, res.message
+        assert res.weights.shape == (3, problem.p, problem.d) and res.weights.dtype == np.float64
+        assert res.dual.shape == (problem.n, 3)
+        assert res.info["float32_iterations"] > 0
+        assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+        assert res.lower_bound <= ref.objective * (1 + 1e-9)
+
+
+def test_mixed_precision_is_automatic_by_size_only_for_float64_numpy(monkeypatch):
+    problem = instance(60, 5, 16, 1e-3, bias=True)
+    assert problem.n * problem.p * problem.d < fista_module.MIXED_PRECISION_MIN_SIZE
+    assert not uses_mixed_precision(problem) and uses_mixed_precision(problem, True)
+    p32 = rc.GatedReLUProblem(problem.X.astype(np.float32), problem.y.astype(np.float32), problem.patterns, problem.lam)
+    assert not uses_mixed_precision(p32, True)
+    # below the threshold the default is the all-float64 solve, to the last bit
+    auto, never = solve_fista(problem), solve_fista(problem, mixed_precision=False)
+    assert auto.info["float32_iterations"] == 0 and auto.iterations == never.iterations
+    assert np.array_equal(auto.weights, never.weights) and auto.lower_bound == never.lower_bound
+    # above it (here lowered to this problem's size) the default starts in float32, deterministically
+    monkeypatch.setattr(fista_module, "MIXED_PRECISION_MIN_SIZE", problem.n * problem.p * problem.d)
+    assert uses_mixed_precision(problem) and not uses_mixed_precision(problem, False)
+    first, second = solve_fista(problem), solve_fista(problem)
+    assert first.success and first.info["float32_iterations"] > 0
+    assert first.iterations == second.iterations and np.array_equal(first.weights, second.weights)
+
+
+def test_mixed_precision_warm_start_near_the_solution_stays_in_float64():
+    problem = instance(60, 5, 16, 1e-3, bias=True)
+    cold = solve_fista(problem, tol=1e-8, mixed_precision=True)
+    assert cold.success
+    at_optimum = solve_fista(problem, tol=1e-6, weights0=cold.weights, mixed_precision=True)
+    assert at_optimum.success and at_optimum.iterations <= 3
+    assert at_optimum.info["float32_iterations"] == 0
+    assert at_optimum.objective == pytest.approx(cold.objective, rel=1e-12)
+    # a rough start (gap above the hand-over gap) goes through float32 iterations first
+    rough = solve_fista(problem, tol=0.5, mixed_precision=False)
+    warm = solve_fista(problem, tol=1e-8, weights0=rough.weights, mixed_precision=True)
+    assert warm.success and warm.relative_gap <= 1e-8
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-7)
+    assert rough.relative_gap > fista_module.MIXED_SWITCH_GAP
+    assert warm.info["float32_iterations"] > 0

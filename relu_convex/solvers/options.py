@@ -16,8 +16,8 @@ import numpy as np
 
 from ..data import check_positive_int, check_tol
 
-__all__ = ["check_tol", "check_max_iter", "check_time_limit", "check_flag", "RunOptions", "check_run_options",
-           "Deadline", "History"]
+__all__ = ["check_tol", "check_max_iter", "check_time_limit", "check_flag", "check_optional_flag", "RunOptions",
+           "check_run_options", "Deadline", "History"]
 
 
 def check_max_iter(value, name: str = "max_iter") -> int:
@@ -41,6 +41,15 @@ def check_flag(value, name: str) -> bool:
     """Return a boolean option."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_optional_flag(value, name: str) -> bool | None:
+    """Return a three-way option: True, False or ``None`` (decided by the solver)."""
+    if value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True, False or None, got {value!r}")
     return bool(value)
 
 

@@ -348,6 +348,7 @@ def fista(
     callback: Callable[[Progress], bool] | None = None,
     growth: float = 1.01,
     momentum: tuple | None = None,
+    restart_tol: float = 1e-14,
 ) -> FistaRun:
     r"""Minimize :math:`f(x) + \lambda \sum_i \|x_i\|_2` by restarted FISTA.
 
@@ -381,6 +382,9 @@ def fista(
         ``FistaRun.momentum`` of an earlier run from the same ``x0`` (the previous
         iterate, its products and the momentum counter), to continue an
         interrupted run, for example after the smooth part changed slightly.
+    restart_tol : float
+        Relative increase of the objective above which the momentum restarts
+        (default 1e-14, rounding of float64 values).
 
     Returns
     -------
@@ -441,7 +445,7 @@ def fista(
         # next step: grow, but not beyond the inverse curvature just measured
         # (a null step, dxx == 0, measures no curvature and keeps the step)
         step = step * growth if D <= 0.0 or dxx == 0.0 else min(step * growth, dxx / (2.0 * D))
-        restart = Fn > Fx + 1e-14 * abs(Fx) or vdot(z - xn, xn - x) > 0.0
+        restart = Fn > Fx + restart_tol * abs(Fx) or vdot(z - xn, xn - x) > 0.0
         F_old = Fx
         if restart:
             t, beta = 1.0, 0.0
