@@ -77,6 +77,7 @@ soon as the gap it needs is certified.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -160,6 +161,36 @@ def _dense_step_work(n: int, m: int) -> float:
     return NEWTON_RATE * (m**3 / 3.0 + m * m + 8.0 * n * m) + NEWTON_OVERHEAD
 
 
+def _masked_factor_work(n: int, groups: int) -> float:
+    """The factorizations' share of :func:`newton_step_work` on the masked path (:class:`_MaskedFactor`)."""
+    return NEWTON_RATE * (2.0 * n * n * groups + n**3 / 3.0 + groups**3 / 3.0)
+
+
+PCG_OVERHEAD = 1e6
+"""Fixed work of one preconditioned conjugate-gradient iteration of :func:`_pcg` (a dozen array operations).
+
+As an iteration of the first-order methods (:data:`relu_convex.solvers.fista.ITERATION_OVERHEAD`).
+"""
+
+
+def _dense_iteration_work(m: int) -> float:
+    """Work of one :func:`_pcg` iteration on the dense path: a product with the ``(m, m)`` Gram matrix and a Cholesky solve."""
+    return NEWTON_RATE * (2.0 * m * m + 10.0 * m) + PCG_OVERHEAD
+
+
+def _masked_iteration_work(n: int, groups: int, d: int) -> float:
+    r"""Work of one :func:`_pcg` iteration on the masked path.
+
+    A Hessian product (a product with :math:`B` and one with :math:`B^\top`)
+    and a solve with a :class:`_MaskedFactor` (two more, two triangular solves
+    of order :math:`n`, two products with :math:`G`): :math:`4nm + n^2 + 2nk`,
+    counted at the rate of the first-order products (these are the same masked
+    products; the triangular solves with one right-hand side run slower than
+    the factorizations' matrix products).
+    """
+    return 4.0 * n * groups * d + n * n + 2.0 * n * groups + float(groups) ** 2 + PCG_OVERHEAD
+
+
 def refinement_size(n: int, groups: int, d: int) -> int:
     r"""Order of the largest matrix a refinement of ``groups`` groups of size ``d`` factors per Newton step.
 
@@ -183,11 +214,30 @@ def _masked_adjoint(X: np.ndarray, masks: np.ndarray, r: np.ndarray) -> np.ndarr
 
 
 
-def _masked_newton_direction(X: np.ndarray, K: np.ndarray, masks: np.ndarray, g: np.ndarray, zbar: np.ndarray,
-                             c: np.ndarray, mu: float) -> np.ndarray:
-    r"""Solve :math:`(B^\top B / n + C + \mu I)\,\Delta = -g` without forming :math:`B^\top B`.
+class _DenseFactor:
+    """A Cholesky factorization of the Newton matrix (:meth:`_DenseSystem.factor`); ``solve(v)`` is :math:`H^{-1}v`."""
 
-    Here :math:`B_j = D_j X` and :math:`C = \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top))`.
+    def __init__(self, factor) -> None:
+        self.factor = factor
+
+    def solve(self, v: np.ndarray) -> np.ndarray:
+        return scipy.linalg.cho_solve(self.factor, v, check_finite=False)
+
+
+class _FlatFactor:
+    """A :class:`_MaskedFactor` on flat vectors: ``solve(v)`` for ``v`` of shape (k * d,)."""
+
+    def __init__(self, factor: _MaskedFactor, d: int) -> None:
+        self.factor, self.d = factor, d
+
+    def solve(self, v: np.ndarray) -> np.ndarray:
+        return self.factor.solve(v.reshape(-1, self.d)).ravel()
+
+
+class _MaskedFactor:
+    r"""The factored Newton matrix :math:`B^\top B / n + C + \mu I` of the blocks :math:`B_j = D_j X`, never formed.
+
+    Here :math:`C = \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top))`.
     Write :math:`C + \mu I = \tilde A - \bar Z \,\mathrm{diag}(c)\, \bar Z^\top` with
     :math:`\tilde A = \mathrm{blockdiag}((c_j + \mu) I)` and :math:`\bar Z` the
     :math:`m \times k` matrix whose column :math:`j` is :math:`\bar z_j` in block
@@ -213,10 +263,85 @@ def _masked_newton_direction(X: np.ndarray, K: np.ndarray, masks: np.ndarray, g:
     (:math:`n \times k`). :math:`T` is a positive diagonal plus a Gram matrix, so
     neither factored matrix involves :math:`1/\mu` or a cancellation (the
     alternative of a Woodbury step on :math:`C + \mu I` itself carries terms of
-    size :math:`1/\mu` that cancel in :math:`\Delta`). Cost: :math:`n^2 k` for
-    :math:`M\,\mathrm{diag}(a)M^\top` and for :math:`G`, :math:`n^3/3` and
-    :math:`k^3/3` for the factorizations, and four products with :math:`B` or
-    :math:`B^\top` (:math:`nm` each).
+    size :math:`1/\mu` that cancel in :math:`\Delta`). Factoring costs
+    :math:`n^2 k` for :math:`M\,\mathrm{diag}(a)M^\top` and for :math:`G`, and
+    :math:`n^3/3` and :math:`k^3/3` for the factorizations.
+
+    A solve :math:`H^{-1}E` (:meth:`solve`) then needs one product with :math:`B`
+    and one with :math:`B^\top` (:math:`nm` flops each), since both Woodbury
+    steps meet in one vector: with :math:`t = L^{-1} B \tilde A^{-1} E`,
+
+    .. math::
+
+        H^{-1}E = \tilde A^{-1}(E + \bar Z w) - \tilde A^{-1} B^\top L^{-\top}\big(t + G\,\mathrm{diag}(a)\, w\big),
+        \qquad w = T^{-1} \mathrm{diag}(a) \big((\bar z_j^\top E_j)_j - G^\top t\big),
+
+    because :math:`B \tilde A^{-1} \bar Z w = W\,\mathrm{diag}(a)\, w` and
+    :math:`\bar Z^\top \tilde A^{-1} B^\top L^{-\top} t = \mathrm{diag}(a)\, G^\top t`:
+    :math:`2nm + n^2 + 2nk + k^2` flops.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    K : ndarray, shape (n, n)
+        :math:`XX^\top`.
+    masks : ndarray, shape (n, k)
+        The active groups' masks as 0/1 floats.
+    zbar : ndarray, shape (k, d)
+        Unit rows :math:`\bar z_j`.
+    c : ndarray, shape (k,)
+        :math:`c_j = \lambda / \|z_j\|` (> 0).
+    mu : float
+        Damping (> 0).
+    L : ndarray, shape (n, n), optional
+        The Cholesky factor of :math:`M_0` from an earlier factorization on the
+        same data (other groups, weights or damping), reused instead of
+        factoring :math:`M_0` (the :math:`n^3/3 + n^2 k` part of the work).
+        The result then inverts the Newton matrix with :math:`M_0` replaced by
+        the earlier one, :math:`M_0'`: exactly when the two agree, and in
+        general the matrix
+        :math:`\tilde A + B^\top (M_0' - B\tilde A^{-1}B^\top)^{-1} B - \bar Z\,\mathrm{diag}(c)\,\bar Z^\top`,
+        a preconditioner for :func:`_pcg` (positive definite while
+        :math:`M_0' - B\tilde A^{-1}B^\top \succ 0`, e.g. when the groups and
+        the :math:`a_j` changed little; :func:`_pcg` reports the failure otherwise).
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When a factorization fails (numerically singular :math:`T`).
+    """
+
+    def __init__(self, X: np.ndarray, K: np.ndarray, masks: np.ndarray, zbar: np.ndarray, c: np.ndarray,
+                 mu: float) -> None:
+        n = X.shape[0]
+        self.X, self.masks, self.zbar = X, masks, zbar
+        self.a = a = 1.0 / (c + mu)
+        S = masks * np.sqrt(a)
+        M0 = S @ S.T
+        M0 *= K
+        M0[np.diag_indices(n)] += n
+        self.L = scipy.linalg.cholesky(M0, lower=True, overwrite_a=True, check_finite=False)
+        W = masks * (X @ zbar.T)
+        self.G = scipy.linalg.solve_triangular(self.L, W, lower=True, check_finite=False)
+        T = self.G.T @ self.G
+        T *= a[:, None] * a[None, :]
+        T[np.diag_indices(a.size)] += mu / (c * (c + mu))
+        self.T_factor = scipy.linalg.cho_factor(T, lower=True, overwrite_a=True, check_finite=False)
+
+    def solve(self, E: np.ndarray) -> np.ndarray:
+        r""":math:`H^{-1}E` for ``E`` of shape (k, d): shape (k, d)."""
+        a, L = self.a, self.L
+        t = scipy.linalg.solve_triangular(L, _masked_forward(self.X, self.masks, a[:, None] * E), lower=True,
+                                          check_finite=False)
+        w = scipy.linalg.cho_solve(self.T_factor, a * (np.einsum("kd,kd->k", self.zbar, E) - self.G.T @ t),
+                                   check_finite=False)
+        s = scipy.linalg.solve_triangular(L, t + self.G @ (a * w), lower=True, trans="T", check_finite=False)
+        return a[:, None] * (E + w[:, None] * self.zbar - _masked_adjoint(self.X, self.masks, s))
+
+
+def _masked_newton_direction(X: np.ndarray, K: np.ndarray, masks: np.ndarray, g: np.ndarray, zbar: np.ndarray,
+                             c: np.ndarray, mu: float) -> np.ndarray:
+    r"""Solve :math:`(B^\top B / n + C + \mu I)\,\Delta = -g` without forming :math:`B^\top B` (:class:`_MaskedFactor`).
 
     Parameters
     ----------
@@ -244,29 +369,7 @@ def _masked_newton_direction(X: np.ndarray, K: np.ndarray, masks: np.ndarray, g:
     numpy.linalg.LinAlgError
         When a factorization fails (numerically singular :math:`T`).
     """
-    n = X.shape[0]
-    a = 1.0 / (c + mu)
-    S = masks * np.sqrt(a)
-    M0 = S @ S.T
-    M0 *= K
-    M0[np.diag_indices(n)] += n
-    L = scipy.linalg.cholesky(M0, lower=True, overwrite_a=True, check_finite=False)
-    W = masks * (X @ zbar.T)
-    G = scipy.linalg.solve_triangular(L, W, lower=True, check_finite=False)
-    T = G.T @ G
-    T *= a[:, None] * a[None, :]
-    T[np.diag_indices(a.size)] += mu / (c * (c + mu))
-    T_factor = scipy.linalg.cho_factor(T, lower=True, overwrite_a=True, check_finite=False)
-
-    def h0_solve(E: np.ndarray) -> np.ndarray:
-        AE = a[:, None] * E
-        s = scipy.linalg.cho_solve((L, True), _masked_forward(X, masks, AE), check_finite=False)
-        return AE - a[:, None] * _masked_adjoint(X, masks, s)
-
-    h = h0_solve(g)
-    w = scipy.linalg.cho_solve(T_factor, np.einsum("kd,kd->k", zbar, h), check_finite=False)
-    return -h0_solve(g + w[:, None] * zbar)
-
+    return -_MaskedFactor(X, K, masks, zbar, c, mu).solve(g)
 
 
 def _starts(sizes: np.ndarray) -> np.ndarray:
@@ -336,6 +439,15 @@ class _GroupSystem:
         r""":math:`(\|z_j\|)_j`, shape (k,), for ``z`` of shape (m,)."""
         return np.sqrt(np.add.reduceat(z * z, self.starts)) if z.size else np.zeros(0)
 
+    def direction(self, g: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+        r"""The Newton direction :math:`\Delta = -H^{-1} g`, shape (m,), by a factorization of :math:`H` (``factor``)."""
+        return -self.factor(zbar, c, mu).solve(g)
+
+    def _curvature(self, v: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+        r""":math:`\big(\mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top)) + \mu I\big)\, v`, shape (m,)."""
+        along = np.add.reduceat(zbar * v, self.starts)
+        return (c[self.group_of] + mu) * v - (c * along)[self.group_of] * zbar
+
 
 class _DenseSystem(_GroupSystem):
     r"""Any :math:`B = [B_1 \cdots B_K]` held densely, with :math:`B^\top B / n` formed once.
@@ -386,13 +498,22 @@ class _DenseSystem(_GroupSystem):
     def adjoint(self, r: np.ndarray) -> np.ndarray:
         return self.B.T @ r
 
-    def direction(self, g: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+    def factor(self, zbar: np.ndarray, c: np.ndarray, mu: float) -> _DenseFactor:
         rows, cols = self.block_rows, self.block_cols
         H = self.gram.copy()
         H[rows, cols] += c[self.block_group] * (self.block_eye - zbar[rows] * zbar[cols])
         H[np.diag_indices(H.shape[0])] += mu
-        factor = scipy.linalg.cho_factor(H, overwrite_a=True, check_finite=False)
-        return -scipy.linalg.cho_solve(factor, g, check_finite=False)
+        return _DenseFactor(scipy.linalg.cho_factor(H, overwrite_a=True, check_finite=False))
+
+    def hessian(self, v: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+        return self.gram @ v + self._curvature(v, zbar, c, mu)
+
+    def factor_work(self) -> float:
+        return NEWTON_RATE * self.B.shape[1] ** 3 / 3.0
+
+
+    def iteration_work(self) -> float:
+        return _dense_iteration_work(self.B.shape[1])
 
 
 class _MaskedSystem(_GroupSystem):
@@ -433,15 +554,25 @@ class _MaskedSystem(_GroupSystem):
         (n, d), k = self.X.shape, self.masks.shape[1]
         return newton_step_work(n, k, d)
 
+    def factor_work(self) -> float:
+        return _masked_factor_work(self.X.shape[0], self.masks.shape[1])
+
+    def iteration_work(self) -> float:
+        (n, d), k = self.X.shape, self.masks.shape[1]
+        return _masked_iteration_work(n, k, d)
+
     def forward(self, z: np.ndarray) -> np.ndarray:
         return _masked_forward(self.X, self.masks, z.reshape(-1, self.X.shape[1]))
 
     def adjoint(self, r: np.ndarray) -> np.ndarray:
         return _masked_adjoint(self.X, self.masks, r).ravel()
 
-    def direction(self, g: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+    def factor(self, zbar: np.ndarray, c: np.ndarray, mu: float) -> _FlatFactor:
         d = self.X.shape[1]
-        return _masked_newton_direction(self.X, self.K, self.masks, g.reshape(-1, d), zbar.reshape(-1, d), c, mu).ravel()
+        return _FlatFactor(_MaskedFactor(self.X, self.K, self.masks, zbar.reshape(-1, d), c, mu), d)
+
+    def hessian(self, v: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+        return self.adjoint(self.forward(v)) / self.X.shape[0] + self._curvature(v, zbar, c, mu)
 
 
 def _objective(system: _GroupSystem, y: np.ndarray, lam: float, z: np.ndarray) -> tuple[float, np.ndarray]:
@@ -461,6 +592,63 @@ def _lipschitz(system: _GroupSystem, n: int, iterations: int = 30) -> float:
             return 1.0
         v = w / value
     return 1.05 * value / n
+
+
+PCG_MAX_ITERATIONS = 10
+"""Most iterations of one :func:`_pcg` solve in :func:`_refine` before the Newton matrix is factored afresh."""
+
+FORCING_MAX = 1e-2
+"""Largest forcing term of the inexact Newton steps (relative residual of the Newton system)."""
+
+FORCING_MIN = 1e-10
+"""Smallest forcing term: below the relative gradient :math:`10^{-10}` one step of this accuracy reaches rounding."""
+
+
+def _pcg(hessian, precondition, b: np.ndarray, rtol: float, max_iter: int) -> tuple[np.ndarray, int, bool]:
+    r"""Preconditioned conjugate gradients for :math:`Hx = b` from :math:`x = 0`.
+
+    Parameters
+    ----------
+    hessian : callable
+        :math:`v \mapsto Hv`, shape (m,) to (m,); :math:`H` symmetric positive definite.
+    precondition : callable
+        :math:`v \mapsto P^{-1}v`, :math:`P` symmetric positive definite.
+    b : ndarray, shape (m,)
+    rtol : float
+        Stop once the (recurred) residual satisfies :math:`\|b - Hx\|_2 \le` ``rtol`` :math:`\|b\|_2`.
+    max_iter : int
+        Iterations at most (each a product with :math:`H` and, but for the last, a solve with :math:`P`).
+
+    Returns
+    -------
+    (ndarray, int, bool)
+        :math:`x`, shape (m,), the iterations done, and whether the residual test passed.
+        Every iterate from :math:`x = 0` has :math:`b^\top x = x^\top H x > 0`, so :math:`x`
+        is a descent direction for a gradient :math:`-b` even when the test fails.
+    """
+    x = np.zeros_like(b)
+    r = b.copy()
+    target = rtol * float(np.linalg.norm(b))
+    z = precondition(r)
+    p = z.copy()
+    rz = float(r @ z)
+    for i in range(1, max_iter + 1):
+        Hp = hessian(p)
+        curvature = float(p @ Hp)
+        if not curvature > 0.0:
+            return x, i, False
+        alpha = rz / curvature
+        x += alpha * p
+        r -= alpha * Hp
+        if float(np.linalg.norm(r)) <= target:
+            return x, i, True
+        if i == max_iter:
+            break
+        z = precondition(r)
+        rz, previous = float(r @ z), rz
+        p *= rz / previous
+        p += z
+    return x, max_iter, False
 
 
 def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, max_steps: int, gtol: float,
@@ -520,14 +708,17 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
     F, r = _objective(system, y, lam, z)
     gnorm, steps, converged, stalled = np.inf, 0, False, 0
     work = NEWTON_RATE * system.setup_flops + 64.0 * n * size  # and the power iteration's 60 products
+    factor, factored_on = None, None  # the last factorization and the support it was made on
     while steps < max_steps:
         if steps and ((deadline is not None and time.perf_counter() > deadline)
                       or (max_work is not None and work >= max_work)):
             break
         steps += 1
-        work += system.step_work()
         if z.size == 0:
             break
+        work += system.step_work() - system.factor_work()  # the factorization is counted when made
+        # conjugate-gradient iterations a step may spend before factoring: half a factorization's work
+        iterations = min(PCG_MAX_ITERATIONS, int(0.5 * system.factor_work() / system.iteration_work()))
         grad = system.adjoint(r) / n
         zero = system.norms(system.block_lipschitz[system.groups][system.group_of] * z - grad) <= lam
         if np.any(zero) and not np.all(zero):
@@ -560,13 +751,31 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
         if gnorm <= gtol * scale or (stop is not None and stop(r, F)):
             converged = True
             break
-        try:
-            delta = system.direction(g, zbar, lam / norms, damping)
-        except np.linalg.LinAlgError:
-            damping *= 100.0
-            continue
+        c = lam / norms
+        delta = None
+        if factor is not None and factored_on is system.groups and iterations >= 3:
+            # inexact Newton: conjugate gradients on this step's system, preconditioned by the last
+            # factorization (same support; an earlier point and damping), to a forcing tolerance
+            # that shrinks with the gradient (superlinear convergence); when they do not reach it,
+            # the matrix is factored afresh
+            forcing = min(FORCING_MAX, max(gnorm / scale, FORCING_MIN))
+            hessian = functools.partial(system.hessian, zbar=zbar, c=c, mu=damping)
+            delta, done, solved = _pcg(hessian, factor.solve, -g, forcing, iterations)
+            work += done * system.iteration_work()
+            if not (solved and float(g @ delta) < 0.0):
+                delta = None
+        if delta is None:
+            work += system.factor_work()
+            try:
+                factor, factored_on = system.factor(zbar, c, damping), system.groups
+            except np.linalg.LinAlgError:
+                factor = None
+                damping *= 100.0
+                continue
+            delta = -factor.solve(g)
         slope = float(g @ delta)
         if not slope < 0.0:
+            factor = None
             damping *= 100.0
             continue
         if -slope <= 1e-15 * abs(F):
@@ -717,7 +926,6 @@ def refine_masked_group_lasso(
         :math:`XX^\top` when already computed (e.g. shared by several outputs).
     max_steps, gtol, deadline, stop, max_work
         As in :func:`refine_group_lasso`.
-
     Returns
     -------
     NewtonRefinement
