@@ -197,6 +197,7 @@ def solve_fista(
     check_every: int = 1,
     polish: bool = True,
     polish_size: int = DEFAULT_MAX_SIZE,
+    factors: dict | None = None,
 ) -> SolveResult:
     r"""Solve a :class:`~relu_convex.GatedReLUProblem` by restarted FISTA.
 
@@ -250,6 +251,12 @@ def solve_fista(
         :attr:`~relu_convex.solvers.newton.NewtonRefinement.work`), not a clock
         reading, so that the same problem is solved the same way on every run
         (up to ``time_limit``, which is a clock reading).
+    factors : dict, optional
+        If given, each refinement stores its last Newton matrix factorization
+        here, by output (:func:`~relu_convex.solvers.polish.polish_grelu`'s
+        ``factors``): along a regularization path
+        :func:`~relu_convex.solvers.polish.predict_grelu` preconditions the next
+        point's tangent system with it instead of factoring.
 
     Returns
     -------
@@ -338,7 +345,7 @@ def solve_fista(
             budget = max(budget, WARM_ATTEMPT_STEPS * _step_work(problem, point[0]))
         stats = {"steps": 0, "work": 0.0}
         refined = polish_grelu(problem, point[0], max_size=polish_size, deadline=clock.at, stats=stats, tol=tol,
-                               max_work=budget)
+                               max_work=budget, factors=factors)
         done["polishes"] += 1
         done["entered"] += stats.get("entered", 0)
         if refined is not None:
