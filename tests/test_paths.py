@@ -179,7 +179,7 @@ def test_prediction_preconditioned_by_the_stored_factorization_matches_the_facto
     assert solves == [True]
     factored = predict_grelu(problem, U0, lam0)
     assert len(solves) == 1  # without the store: a factorization
-    assert np.linalg.norm(preconditioned - factored) <= 1e-6 * np.linalg.norm(factored - U0)
+    assert np.linalg.norm(preconditioned - factored) <= 1e-4 * np.linalg.norm(factored - U0)
     # a store from another lam is not used
     predict_grelu(problem, U0, 0.9 * lam0, factors=factors)
     assert len(solves) == 1

@@ -18,7 +18,10 @@ Measured on ``validation/bench_paths.py``: from the previous path point alone,
 three rounds certify the next point (gap :math:`10^{-14}`) where the refinement
 on the old support leaves gaps of :math:`10^{-2}` to :math:`10^{-1}`.
 :func:`predict_grelu` gives a better start along a path: the tangent step
-:math:`dz/d\lambda` from one Newton system at the previous solution.
+:math:`dz/d\lambda` from one Newton system at the previous solution, solved by
+conjugate gradients preconditioned with the last factorization of the
+previous point's refinement when that is on the same groups
+(:class:`NewtonFactor`, kept by :func:`polish_grelu` in ``factors``).
 """
 
 from __future__ import annotations
@@ -333,17 +336,22 @@ angle \le 0`)
         Z = W3[k, active]
         norms = np.linalg.norm(Z, axis=1)
         zbar = (Z / norms[:, None]).ravel()
-        if active.size * d <= n:
-            system = _DenseSystem((masks[:, active, None] * X[:, None, :]).reshape(n, active.size * d), [d] * active.size)
-        else:
-            system = _MaskedSystem(X, masks[:, active])
-        c, mu = lam_from / norms, 1e-12 * (system.damping_scale + lam_from)
+        M = np.asarray(masks[:, active], dtype=np.float64)
+        dense = active.size * d <= n
+        # the damping scale of the system that would factor it (_DenseSystem: the mean diagonal of
+        # B^T B / n; _MaskedSystem: d times that)
+        diagonal = float(np.sum(np.einsum("nd,nd->n", X, X) @ M)) / n
+        c, mu = lam_from / norms, 1e-12 * (diagonal / (active.size * d if dense else active.size) + lam_from)
         slope, stored = None, None if factors is None else factors.get(k)
         if stored is not None and stored.lam == lam_from and np.array_equal(stored.groups, active):
-            hessian = functools.partial(system.hessian, zbar=zbar, c=c, mu=mu)
+            hessian = functools.partial(_tangent_product, X, M, zbar.reshape(-1, d), c, mu)
             slope, _, solved = _pcg(hessian, stored.factor.solve, -zbar, PREDICT_RTOL, PCG_MAX_ITERATIONS)
             slope = slope if solved else None
         if slope is None:
+            if dense:
+                system = _DenseSystem((M[:, :, None] * X[:, None, :]).reshape(n, active.size * d), [d] * active.size)
+            else:
+                system = _MaskedSystem(X, M)
             try:
                 slope = system.direction(zbar, zbar, c, mu)  # -H^{-1} zbar
             except np.linalg.LinAlgError:
@@ -354,7 +362,21 @@ angle \le 0`)
     return W
 
 
-PREDICT_RTOL = 1e-8
+def _tangent_product(X: np.ndarray, masks: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float,
+                     v: np.ndarray) -> np.ndarray:
+    r""":math:`Hv` for the Newton matrix of :func:`predict_grelu` through the masks (:math:`2nkd` flops), ``v`` of shape (k * d,).
+
+    :math:`H = B^\top B / n + \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top)) + \mu I` with
+    :math:`B_j = D_j X`: ``masks`` (n, k) as floats, ``zbar`` (k, d) unit rows, ``c`` (k,).
+    """
+    V = v.reshape(zbar.shape)
+    along = np.einsum("kd,kd->k", zbar, V)
+    HV = _masked_adjoint(X, masks, _masked_forward(X, masks, V)) / X.shape[0]
+    HV += (c + mu)[:, None] * V - (c * along)[:, None] * zbar
+    return HV.ravel()
+
+
+PREDICT_RTOL = 1e-6
 r"""Relative residual to which :func:`predict_grelu` solves the tangent system by conjugate gradients.
 
 The prediction's own error is :math:`O(\Delta\lambda^2)`, far above this.
