@@ -78,20 +78,33 @@ are removed), or when at most :data:`PCG_MAX_ITERATIONS` iterations (and half
 a factorization's estimated work) do not reach :math:`\eta`, or when the
 factorization is too cheap for that to pay (the small problems). The
 direction is then inexact, never the result: the line search, the gradient
-test and the caller's certificate see the true objective. Measured on
-``validation/bench_paths.py --model gated --solver fista --n 2000 --d 20 --p 200``
-(one core), all 14 conjugate-gradient solves of the warm path's refinements
-reached :math:`\eta` in 4 to 10 iterations (about 7 ms each, a factorization
-150 to 250 ms) in place of a factorization (60 remained, the path predictions'
-included); the warm path took 8.9 s
-instead of 11.3 s, the cold one 15.8 s instead of 17.5 s.
-Reusing a factorization across a change of support did not pay there: with
-the factors of the larger support restricted (the Schur complement), or with
-the :math:`n \times n` factor :math:`L` of an earlier :math:`M_0`
-(:class:`_MaskedFactor`) and the changed groups corrected by low-rank terms,
-10 iterations reached :math:`\eta` in 1 of 11 and in none of 7 attempts (the
-Woodbury form amplifies an error in :math:`M_0` by
-:math:`a_j \|B_j\|^2/n`, large when :math:`\lambda` is small).
+test and the caller's certificate see the true objective.
+
+Along a regularization path the last factorization of a point's refinement
+also preconditions the tangent system of the next point's prediction
+(:func:`relu_convex.solvers.polish.predict_grelu`, ``factors``), which is on
+the same groups at nearly the same point.
+
+Measured on ``validation/bench_paths.py --model gated --solver fista --n 2000
+--d 20 --p 200`` (one core, load 1.2-1.9): of the warm path's refinements, all
+14 conjugate-gradient solves reached :math:`\eta` in 4 to 10 iterations (about
+7 ms each on 199 groups; a factorization takes 150 to 250 ms), and 15 of the
+16 predictions with a stored factorization reached their tolerance in 2 to 9;
+the warm path's factorizations fell from 73 to 46 (the masked path's
+:math:`n \times n` ones from 37 to 19), and it took 6.4-7.1 s
+instead of 10.0-10.1 s (cold: 14.5-15.6 s instead of 14.9-15.2 s; speed-up
+2.2-2.3x instead of 1.5x). On the C-GReLU instance of
+``validation/bench_fast_solvers.py`` (n = 2000, d = 50, p = 300) fista took
+1351 iterations and 6.8 s instead of 1527 and 8.9 s. Reusing a factorization
+across a change of support did not pay: with the factors of the larger
+support restricted (the Schur complement), or with the :math:`n \times n`
+factor :math:`L` of an earlier :math:`M_0` (:class:`_MaskedFactor`) and the
+changed groups corrected by low-rank terms, 10 iterations reached :math:`\eta`
+in 1 of 11 and in none of 7 attempts on that path (the Woodbury form
+amplifies an error in :math:`M_0` by :math:`a_j \|B_j\|^2/n`, large when
+:math:`\lambda` is small). Problems of a few hundred rows (n = 300 on the small
+path) never reuse: by the work model a factorization there costs less than six
+conjugate-gradient iterations.
 
 The users of the engine (polishing a first-order point of C-GReLU with
 working-set growth, the C-GReLU path tangent, polishing a C-ReLU point with its
