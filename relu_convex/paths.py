@@ -237,15 +237,19 @@ def regularization_path(
     path = RegularizationPath(model=model, solver=solver, warm_start=warm_start)
     start = time.perf_counter()
     previous, previous_lam, multipliers = None, None, None
+    # the refinements' last factorizations, by output, for the next point's prediction
+    factors = {} if warm and solver.lower() == "fista" and X.dtype == np.float64 else None
     for lam in grid:
         problem = make_problem(model, X, y, patterns, lam, **problem_options)
         weights0 = previous if warm else None
         began = time.perf_counter()
         if weights0 is not None and solver.lower() == "fista" and X.dtype == np.float64:
             # start from the solution path's tangent, not the previous point itself
-            weights0 = predict_grelu(problem, weights0, previous_lam)
+            weights0 = predict_grelu(problem, weights0, previous_lam, factors=factors)
         prediction_time = time.perf_counter() - began
         options = solve_options(solver, tol=tol, max_iter=max_iter, weights0=weights0)
+        if factors is not None:
+            options["factors"] = factors
         if weights0 is not None and multipliers is not None:
             # the augmented Lagrangian's state is the pair (weights, cone multipliers):
             # starting it from the previous weights with zero multipliers wastes the

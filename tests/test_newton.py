@@ -335,3 +335,109 @@ def test_growth_respects_the_size_limit():
     # with max_size below n the support may grow only while m = |S| d stays within it
     grown = polish_grelu(problem, start, max_size=size * d)
     assert np.sum(np.linalg.norm(grown, axis=1) > 0) <= size
+
+
+def _hessian(B, zbar, c, mu):
+    """The restricted Newton matrix, formed densely: B^T B / n + blockdiag(c_j (I - zbar_j zbar_j^T)) + mu I."""
+    n, d = B.shape[0], zbar.shape[1]
+    H = B.T @ B / n + mu * np.eye(B.shape[1])
+    for j in range(zbar.shape[0]):
+        block = slice(j * d, (j + 1) * d)
+        H[block, block] += c[j] * (np.eye(d) - np.outer(zbar[j], zbar[j]))
+    return H
+
+
+@pytest.mark.parametrize("system_kind", ["dense", "masked"])
+def test_pcg_with_an_earlier_factorization_gives_the_exact_direction(system_kind):
+    # the factorization at one point preconditions conjugate gradients on the Newton system at a
+    # nearby point (other norms, directions and damping): a few iterations reach the exact direction
+    import functools
+
+    from relu_convex.solvers.newton import _DenseSystem, _MaskedSystem, _pcg
+
+    rng = np.random.default_rng(7)
+    n, d, k = 60, 4, 25
+    X = rng.standard_normal((n, d))
+    masks = (rng.random((n, k)) < 0.5).astype(float)
+    B = _dense_blocks(X, masks)
+    system = _DenseSystem(B, [d] * k) if system_kind == "dense" else _MaskedSystem(X, masks)
+    Z = rng.standard_normal((k, d))
+    Z_near = Z + 1e-3 * rng.standard_normal((k, d))
+    lam, g = 0.05, rng.standard_normal(k * d)
+
+    def data(Z):
+        norms = np.linalg.norm(Z, axis=1)
+        return (Z / norms[:, None]), lam / norms
+
+    zbar0, c0 = data(Z)
+    zbar, c = data(Z_near)
+    factor = system.factor(zbar0.ravel(), c0, 1e-6)
+    hessian = functools.partial(system.hessian, zbar=zbar.ravel(), c=c, mu=1e-7)
+    H = _hessian(B, zbar, c, 1e-7)
+    np.testing.assert_allclose(hessian(g), H @ g, rtol=1e-12, atol=1e-12 * np.abs(H @ g).max())
+    exact = np.linalg.solve(H, -g)
+    x, iterations, solved = _pcg(hessian, factor.solve, -g, 1e-12, 10)
+    assert solved and iterations <= 10
+    assert np.linalg.norm(x - exact) <= 1e-9 * np.linalg.norm(exact)
+    # a loose forcing tolerance stops earlier with a descent direction within it
+    x, loose, solved = _pcg(hessian, factor.solve, -g, 1e-2, 10)
+    assert solved and loose < iterations
+    assert float(g @ x) < 0.0 and np.linalg.norm(H @ x + g) <= 1e-2 * np.linalg.norm(g)
+
+
+def _count_pcg(monkeypatch):
+    """Record every conjugate-gradient solve of the Newton engine: a list of (iterations, solved)."""
+    from relu_convex.solvers import newton
+
+    calls = []
+    original = newton._pcg
+
+    def counted(*args):
+        x, iterations, solved = original(*args)
+        calls.append((iterations, solved))
+        return x, iterations, solved
+
+    monkeypatch.setattr(newton, "_pcg", counted)
+    return calls
+
+
+@pytest.mark.parametrize("path", ["dense", "masked"])
+def test_refinement_with_reused_factorizations_reaches_the_same_minimizer(monkeypatch, path):
+    # large enough that a factorization costs several conjugate-gradient iterations, so steps after
+    # the first solve by PCG with the last factorization; the minimizer is the one that a
+    # factorization at every step reaches
+    from relu_convex.solvers import newton
+
+    if path == "dense":
+        problem = planted_problem(rc.GatedReLUProblem, 1500, 9, 100, 2e-3, bias=True, seed=3)
+    else:
+        problem = planted_problem(rc.GatedReLUProblem, 800, 9, 120, 1e-3, bias=True, seed=3)
+    rough = solve_fista(problem, tol=1e-4, polish=False)
+    active = np.flatnonzero(np.linalg.norm(rough.weights, axis=1) > 0)
+    X, masks, d, y, lam = problem.X, problem.patterns[:, active], problem.d, problem.y, problem.lam
+    assert (active.size * d <= problem.n) == (path == "dense")
+
+    def refine():
+        if path == "dense":
+            return refine_group_lasso(_dense_blocks(X, masks.astype(float)), y, lam, rough.weights[active].ravel(),
+                                      [d] * active.size)
+        return newton.refine_masked_group_lasso(X, masks, y, lam, rough.weights[active])
+
+    calls = _count_pcg(monkeypatch)
+    reused = refine()
+    assert any(solved for _, solved in calls)  # some steps reused a factorization
+    assert all(iterations <= newton.PCG_MAX_ITERATIONS for iterations, _ in calls)
+    monkeypatch.setattr(newton, "PCG_MAX_ITERATIONS", 0)  # a factorization at every step
+    calls.clear()
+    exact = refine()
+    assert not calls
+    assert reused.converged and exact.converged
+    assert abs(reused.objective - exact.objective) <= 1e-10 * exact.objective
+    np.testing.assert_array_equal(np.linalg.norm(reused.z.reshape(-1, d), axis=1) > 0,
+                                  np.linalg.norm(exact.z.reshape(-1, d), axis=1) > 0)
+    # the reused factorizations cost less estimated work than factoring at every step
+    assert reused.work < exact.work
+    full = rc.GatedReLUProblem(X, y, problem.patterns, lam)
+    W = np.zeros((problem.p, d))
+    W[active] = reused.z.reshape(-1, d)
+    assert full.certificate(W).relative_gap <= 1e-8

@@ -66,10 +66,11 @@ def test_warm_start_hands_previous_solution_to_first_order_solvers(monkeypatch):
     from relu_convex import solvers
     from relu_convex.solvers.interior_point import solve_conic
 
-    seen = []
+    seen, stores = [], []
 
-    def recording_solver(problem, weights0=None, **options):
+    def recording_solver(problem, weights0=None, factors=None, **options):
         seen.append(None if weights0 is None else np.array(weights0))
+        stores.append(factors)
         return solve_conic(problem, "clarabel", **options)
 
     monkeypatch.setitem(solvers.FIRST_ORDER, "fista", ("C-GReLU", recording_solver))
@@ -82,8 +83,11 @@ def test_warm_start_hands_previous_solution_to_first_order_solvers(monkeypatch):
     for i in (1, 2):
         expected = predict_grelu(rc.GatedReLUProblem(X, y, P, lams[i]), path[i - 1].weights, lams[i - 1])
         np.testing.assert_array_equal(seen[i], expected)
+    # one store of the refinements' factorizations for the whole warm path, none for the cold one
+    assert isinstance(stores[0], dict) and all(f is stores[0] for f in stores[:3])
     cold = regularization_path(X, y, P, lams, model="gated", solver="fista", tol=1e-8, warm_start=False)
     assert all(w is None for w in seen[3:]) and len(seen) == 6
+    assert all(f is None for f in stores[3:])
     np.testing.assert_allclose(cold.objectives, path.objectives, rtol=1e-7)
 
 
@@ -148,3 +152,34 @@ def test_path_prediction_is_second_order_accurate_on_a_fixed_support():
     assert errors[1] < 0.35 * errors[0]  # second order: about a quarter
     with pytest.raises(ValueError, match="lam_from"):
         predict_grelu(rc.GatedReLUProblem(X, y, P, lam0), U0, 0.0)
+
+
+def test_prediction_preconditioned_by_the_stored_factorization_matches_the_factored_one(monkeypatch):
+    # fista stores its refinement's last factorization; at the next lam the tangent system on the
+    # same groups is solved by conjugate gradients preconditioned with it, to the factored answer
+    from relu_convex.solvers import polish
+
+    X, y, P = make_instance(12, n=800, d=8, p=120)
+    lam0 = 1e-3 * lam_max(X, y, P, "gated")
+    factors = {}
+    U0 = rc.GatedReLUProblem(X, y, P, lam0).solve(solver="fista", tol=1e-8, factors=factors).weights
+    stored = factors[0]
+    assert stored.lam == lam0 and np.array_equal(stored.groups, np.flatnonzero(np.linalg.norm(U0, axis=1) > 0))
+    solves = []
+    original = polish._pcg
+
+    def counted(*args):
+        out = original(*args)
+        solves.append(out[2])
+        return out
+
+    monkeypatch.setattr(polish, "_pcg", counted)
+    problem = rc.GatedReLUProblem(X, y, P, 0.7 * lam0)
+    preconditioned = predict_grelu(problem, U0, lam0, factors=factors)
+    assert solves == [True]
+    factored = predict_grelu(problem, U0, lam0)
+    assert len(solves) == 1  # without the store: a factorization
+    assert np.linalg.norm(preconditioned - factored) <= 1e-4 * np.linalg.norm(factored - U0)
+    # a store from another lam is not used
+    predict_grelu(problem, U0, 0.9 * lam0, factors=factors)
+    assert len(solves) == 1

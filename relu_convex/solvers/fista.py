@@ -295,6 +295,7 @@ def solve_fista(
     polish: bool = True,
     polish_size: int = DEFAULT_MAX_SIZE,
     mixed_precision: bool | None = None,
+    factors: dict | None = None,
 ) -> SolveResult:
     r"""Solve a :class:`~relu_convex.GatedReLUProblem` by restarted FISTA.
 
@@ -356,6 +357,12 @@ def solve_fista(
         Only for problems held in float64 NumPy arrays; the others ignore it.
         The returned weights, objective and bound are float64 either way, and
         ``optimal`` means a float64 certificate within ``tol``.
+    factors : dict, optional
+        If given, each refinement stores its last Newton matrix factorization
+        here, by output (:func:`~relu_convex.solvers.polish.polish_grelu`'s
+        ``factors``): along a regularization path
+        :func:`~relu_convex.solvers.polish.predict_grelu` preconditions the next
+        point's tangent system with it instead of factoring.
 
     Returns
     -------
@@ -514,7 +521,7 @@ def solve_fista(
             budget = max(budget, WARM_ATTEMPT_STEPS * _step_work(problem, point[0]))
         stats = {"steps": 0, "work": 0.0}
         refined = polish_grelu(problem, point[0], max_size=polish_size, deadline=clock.at, stats=stats, tol=tol,
-                               max_work=budget)
+                               max_work=budget, factors=factors)
         done["polishes"] += 1
         done["entered"] += stats.get("entered", 0)
         if refined is not None:

@@ -45,8 +45,9 @@ blocks :math:`B_j = D_j X` (:math:`D_j` a 0/1 diagonal mask, all
 :math:`d_j = d`) when :math:`m > n`: it never forms :math:`B` or
 :math:`B^\top B`; products go through the masks and the Newton system is
 solved by two Woodbury steps that factor an :math:`n \times n` and a
-:math:`k \times k` matrix (:func:`_masked_newton_direction`,
-:math:`n^2 k + n^3/3` flops per step).
+:math:`k \times k` matrix (:class:`_MaskedFactor`,
+:math:`2n^2 k + n^3/3` flops per factorization; a solve with the factors
+costs one product with :math:`B` and one with :math:`B^\top`).
 :func:`relu_convex.solvers.polish.polish_grelu` picks the dense path when
 :math:`m \le n` and the masked one otherwise, so a step factors a
 matrix of order :func:`refinement_size` :math:`= \min(m, n)`, which callers
@@ -63,6 +64,48 @@ with the rest of the full step, before backtracking. Without these, a support
 with one group too many took 10 to 30 backtracked Newton steps on the masked
 benchmark instance (n=2000, d=50) instead of 4.
 
+Reused factorizations (inexact Newton). Near the minimizer consecutive Newton
+matrices differ little, so a step on the support of the last factorization
+solves :math:`H\Delta = -g` by conjugate gradients (:func:`_pcg`)
+preconditioned with that factorization (made at an earlier point, with another
+damping), to a relative residual :math:`\eta` that shrinks with the gradient
+(:math:`\eta \le \|g\|_\infty/\text{scale}`, so the steps keep converging
+superlinearly; the last ones reach the gradient tolerance). An iteration costs
+a Hessian product and a solve with the factors, about :math:`4nm + n^2` flops
+on the masked path against :math:`n^3/3 + 2n^2 k` for a factorization, so a
+step factors afresh only on a new support (the first step, and after groups
+are removed), or when at most :data:`PCG_MAX_ITERATIONS` iterations (and half
+a factorization's estimated work) do not reach :math:`\eta`, or when the
+factorization is too cheap for that to pay (the small problems). The
+direction is then inexact, never the result: the line search, the gradient
+test and the caller's certificate see the true objective.
+
+Along a regularization path the last factorization of a point's refinement
+also preconditions the tangent system of the next point's prediction
+(:func:`relu_convex.solvers.polish.predict_grelu`, ``factors``), which is on
+the same groups at nearly the same point.
+
+Measured on ``validation/bench_paths.py --model gated --solver fista --n 2000
+--d 20 --p 200`` (one core, load 1.2-1.9): of the warm path's refinements, all
+14 conjugate-gradient solves reached :math:`\eta` in 4 to 10 iterations (about
+7 ms each on 199 groups; a factorization takes 150 to 250 ms), and 15 of the
+16 predictions with a stored factorization reached their tolerance in 2 to 9;
+the warm path's factorizations fell from 73 to 46 (the masked path's
+:math:`n \times n` ones from 37 to 19), and it took 6.4-7.1 s
+instead of 10.0-10.1 s (cold: 14.5-15.6 s instead of 14.9-15.2 s; speed-up
+2.2-2.3x instead of 1.5x). On the C-GReLU instance of
+``validation/bench_fast_solvers.py`` (n = 2000, d = 50, p = 300) fista took
+1351 iterations and 6.8 s instead of 1527 and 8.9 s. Reusing a factorization
+across a change of support did not pay: with the factors of the larger
+support restricted (the Schur complement), or with the :math:`n \times n`
+factor :math:`L` of an earlier :math:`M_0` (:class:`_MaskedFactor`) and the
+changed groups corrected by low-rank terms, 10 iterations reached :math:`\eta`
+in 1 of 11 and in none of 7 attempts on that path (the Woodbury form
+amplifies an error in :math:`M_0` by :math:`a_j \|B_j\|^2/n`, large when
+:math:`\lambda` is small). Problems of a few hundred rows (n = 300 on the small
+path) never reuse: by the work model a factorization there costs less than six
+conjugate-gradient iterations.
+
 The users of the engine (polishing a first-order point of C-GReLU with
 working-set growth, the C-GReLU path tangent, polishing a C-ReLU point with its
 tight cone rows held) are in :mod:`relu_convex.solvers.polish`.
@@ -77,6 +120,7 @@ soon as the gap it needs is certified.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -107,6 +151,13 @@ class NewtonRefinement:
         Estimated work of the refinement in flop-equivalents of masked products
         (:data:`NEWTON_RATE`, :data:`NEWTON_OVERHEAD`): a count, not a measurement,
         so that callers decide the same way on every run.
+    factor : object or None
+        The last factorization of a Newton matrix (``factor.solve(v)`` is
+        :math:`H^{-1}v` for ``v`` of shape (``factor_groups.size * d``,)), made at
+        an earlier point of the refinement: a preconditioner for a later Newton
+        system on the same groups (:func:`relu_convex.solvers.polish.predict_grelu`).
+    factor_groups : ndarray of int, shape (k,), or None
+        The groups (positions among ``z0``'s groups, increasing) ``factor`` is on.
     """
 
     z: np.ndarray
@@ -115,6 +166,8 @@ class NewtonRefinement:
     gradient_norm: float
     converged: bool
     work: float = 0.0
+    factor: object | None = None
+    factor_groups: np.ndarray | None = None
 
 
 
@@ -160,6 +213,53 @@ def _dense_step_work(n: int, m: int) -> float:
     return NEWTON_RATE * (m**3 / 3.0 + m * m + 8.0 * n * m) + NEWTON_OVERHEAD
 
 
+def _masked_factor_work(n: int, groups: int) -> float:
+    """The factorizations' share of :func:`newton_step_work` on the masked path (:class:`_MaskedFactor`)."""
+    return NEWTON_RATE * (2.0 * n * n * groups + n**3 / 3.0 + groups**3 / 3.0)
+
+
+PCG_OVERHEAD = 1e6
+"""Fixed work of one preconditioned conjugate-gradient iteration of :func:`_pcg` (a dozen array operations).
+
+As an iteration of the first-order methods (:data:`relu_convex.solvers.fista.ITERATION_OVERHEAD`).
+"""
+
+
+def _dense_iteration_work(m: int) -> float:
+    r"""Work of one :func:`_pcg` iteration on the dense path: a product with the :math:`m \times m` Gram matrix and a Cholesky solve.
+
+    :math:`2m^2` multiply-adds, weighted by :data:`PCG_MATRIX_WEIGHT` (each reads a matrix of
+    order :math:`m` once), plus :data:`PCG_OVERHEAD`.
+    """
+    return PCG_MATRIX_WEIGHT * 2.0 * m * m + 10.0 * m + PCG_OVERHEAD
+
+
+def _masked_iteration_work(n: int, groups: int, d: int) -> float:
+    r"""Work of one :func:`_pcg` iteration on the masked path.
+
+    A Hessian product (a product with :math:`B` and one with :math:`B^\top`)
+    and a solve with a :class:`_MaskedFactor` (two more, two triangular solves
+    of order :math:`n`, two products with :math:`G`): :math:`4nm + 2nk + k^2`
+    at the rate of the first-order products (they are the same masked
+    products), and :math:`n^2` for the triangular solves weighted by
+    :data:`PCG_MATRIX_WEIGHT`, plus :data:`PCG_OVERHEAD`.
+    """
+    return (4.0 * n * groups * d + PCG_MATRIX_WEIGHT * n * n + 2.0 * n * groups + float(groups) ** 2
+            + PCG_OVERHEAD)
+
+
+PCG_MATRIX_WEIGHT = 12.0
+r"""Work per multiply-add of a matrix-vector product with a stored :math:`n \times n` matrix (triangular solves, Gram products).
+
+These read the whole matrix for one right-hand side (memory-bound), unlike the
+factorizations and the masked products. Measured on one core at
+:math:`n = 2000`: a masked conjugate-gradient iteration took 6.6 ms at
+:math:`|S| = 199, d = 21` and 10.3 ms at :math:`|S| = 227, d = 50`, a factorization
+140 to 170 ms; with this weight the work model puts one factorization at 26 and
+16 iterations (measured: 25 and 14).
+"""
+
+
 def refinement_size(n: int, groups: int, d: int) -> int:
     r"""Order of the largest matrix a refinement of ``groups`` groups of size ``d`` factors per Newton step.
 
@@ -183,11 +283,30 @@ def _masked_adjoint(X: np.ndarray, masks: np.ndarray, r: np.ndarray) -> np.ndarr
 
 
 
-def _masked_newton_direction(X: np.ndarray, K: np.ndarray, masks: np.ndarray, g: np.ndarray, zbar: np.ndarray,
-                             c: np.ndarray, mu: float) -> np.ndarray:
-    r"""Solve :math:`(B^\top B / n + C + \mu I)\,\Delta = -g` without forming :math:`B^\top B`.
+class _DenseFactor:
+    """A Cholesky factorization of the Newton matrix (:meth:`_DenseSystem.factor`); ``solve(v)`` is :math:`H^{-1}v`."""
 
-    Here :math:`B_j = D_j X` and :math:`C = \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top))`.
+    def __init__(self, factor) -> None:
+        self.factor = factor
+
+    def solve(self, v: np.ndarray) -> np.ndarray:
+        return scipy.linalg.cho_solve(self.factor, v, check_finite=False)
+
+
+class _FlatFactor:
+    """A :class:`_MaskedFactor` on flat vectors: ``solve(v)`` for ``v`` of shape (k * d,)."""
+
+    def __init__(self, factor: _MaskedFactor, d: int) -> None:
+        self.factor, self.d = factor, d
+
+    def solve(self, v: np.ndarray) -> np.ndarray:
+        return self.factor.solve(v.reshape(-1, self.d)).ravel()
+
+
+class _MaskedFactor:
+    r"""The factored Newton matrix :math:`B^\top B / n + C + \mu I` of the blocks :math:`B_j = D_j X`, never formed.
+
+    Here :math:`C = \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top))`.
     Write :math:`C + \mu I = \tilde A - \bar Z \,\mathrm{diag}(c)\, \bar Z^\top` with
     :math:`\tilde A = \mathrm{blockdiag}((c_j + \mu) I)` and :math:`\bar Z` the
     :math:`m \times k` matrix whose column :math:`j` is :math:`\bar z_j` in block
@@ -213,10 +332,85 @@ def _masked_newton_direction(X: np.ndarray, K: np.ndarray, masks: np.ndarray, g:
     (:math:`n \times k`). :math:`T` is a positive diagonal plus a Gram matrix, so
     neither factored matrix involves :math:`1/\mu` or a cancellation (the
     alternative of a Woodbury step on :math:`C + \mu I` itself carries terms of
-    size :math:`1/\mu` that cancel in :math:`\Delta`). Cost: :math:`n^2 k` for
-    :math:`M\,\mathrm{diag}(a)M^\top` and for :math:`G`, :math:`n^3/3` and
-    :math:`k^3/3` for the factorizations, and four products with :math:`B` or
-    :math:`B^\top` (:math:`nm` each).
+    size :math:`1/\mu` that cancel in :math:`\Delta`). Factoring costs
+    :math:`n^2 k` for :math:`M\,\mathrm{diag}(a)M^\top` and for :math:`G`, and
+    :math:`n^3/3` and :math:`k^3/3` for the factorizations.
+
+    A solve :math:`H^{-1}E` (:meth:`solve`) then needs one product with :math:`B`
+    and one with :math:`B^\top` (:math:`nm` flops each), since both Woodbury
+    steps meet in one vector: with :math:`t = L^{-1} B \tilde A^{-1} E`,
+
+    .. math::
+
+        H^{-1}E = \tilde A^{-1}(E + \bar Z w) - \tilde A^{-1} B^\top L^{-\top}\big(t + G\,\mathrm{diag}(a)\, w\big),
+        \qquad w = T^{-1} \mathrm{diag}(a) \big((\bar z_j^\top E_j)_j - G^\top t\big),
+
+    because :math:`B \tilde A^{-1} \bar Z w = W\,\mathrm{diag}(a)\, w` and
+    :math:`\bar Z^\top \tilde A^{-1} B^\top L^{-\top} t = \mathrm{diag}(a)\, G^\top t`:
+    :math:`2nm + n^2 + 2nk + k^2` flops.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    K : ndarray, shape (n, n)
+        :math:`XX^\top`.
+    masks : ndarray, shape (n, k)
+        The active groups' masks as 0/1 floats.
+    zbar : ndarray, shape (k, d)
+        Unit rows :math:`\bar z_j`.
+    c : ndarray, shape (k,)
+        :math:`c_j = \lambda / \|z_j\|` (> 0).
+    mu : float
+        Damping (> 0).
+    L : ndarray, shape (n, n), optional
+        The Cholesky factor of :math:`M_0` from an earlier factorization on the
+        same data (other groups, weights or damping), reused instead of
+        factoring :math:`M_0` (the :math:`n^3/3 + n^2 k` part of the work).
+        The result then inverts the Newton matrix with :math:`M_0` replaced by
+        the earlier one, :math:`M_0'`: exactly when the two agree, and in
+        general the matrix
+        :math:`\tilde A + B^\top (M_0' - B\tilde A^{-1}B^\top)^{-1} B - \bar Z\,\mathrm{diag}(c)\,\bar Z^\top`,
+        a preconditioner for :func:`_pcg` (positive definite while
+        :math:`M_0' - B\tilde A^{-1}B^\top \succ 0`, e.g. when the groups and
+        the :math:`a_j` changed little; :func:`_pcg` reports the failure otherwise).
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When a factorization fails (numerically singular :math:`T`).
+    """
+
+    def __init__(self, X: np.ndarray, K: np.ndarray, masks: np.ndarray, zbar: np.ndarray, c: np.ndarray,
+                 mu: float) -> None:
+        n = X.shape[0]
+        self.X, self.masks, self.zbar = X, masks, zbar
+        self.a = a = 1.0 / (c + mu)
+        S = masks * np.sqrt(a)
+        M0 = S @ S.T
+        M0 *= K
+        M0[np.diag_indices(n)] += n
+        self.L = scipy.linalg.cholesky(M0, lower=True, overwrite_a=True, check_finite=False)
+        W = masks * (X @ zbar.T)
+        self.G = scipy.linalg.solve_triangular(self.L, W, lower=True, check_finite=False)
+        T = self.G.T @ self.G
+        T *= a[:, None] * a[None, :]
+        T[np.diag_indices(a.size)] += mu / (c * (c + mu))
+        self.T_factor = scipy.linalg.cho_factor(T, lower=True, overwrite_a=True, check_finite=False)
+
+    def solve(self, E: np.ndarray) -> np.ndarray:
+        r""":math:`H^{-1}E` for ``E`` of shape (k, d): shape (k, d)."""
+        a, L = self.a, self.L
+        t = scipy.linalg.solve_triangular(L, _masked_forward(self.X, self.masks, a[:, None] * E), lower=True,
+                                          check_finite=False)
+        w = scipy.linalg.cho_solve(self.T_factor, a * (np.einsum("kd,kd->k", self.zbar, E) - self.G.T @ t),
+                                   check_finite=False)
+        s = scipy.linalg.solve_triangular(L, t + self.G @ (a * w), lower=True, trans="T", check_finite=False)
+        return a[:, None] * (E + w[:, None] * self.zbar - _masked_adjoint(self.X, self.masks, s))
+
+
+def _masked_newton_direction(X: np.ndarray, K: np.ndarray, masks: np.ndarray, g: np.ndarray, zbar: np.ndarray,
+                             c: np.ndarray, mu: float) -> np.ndarray:
+    r"""Solve :math:`(B^\top B / n + C + \mu I)\,\Delta = -g` without forming :math:`B^\top B` (:class:`_MaskedFactor`).
 
     Parameters
     ----------
@@ -244,29 +438,7 @@ def _masked_newton_direction(X: np.ndarray, K: np.ndarray, masks: np.ndarray, g:
     numpy.linalg.LinAlgError
         When a factorization fails (numerically singular :math:`T`).
     """
-    n = X.shape[0]
-    a = 1.0 / (c + mu)
-    S = masks * np.sqrt(a)
-    M0 = S @ S.T
-    M0 *= K
-    M0[np.diag_indices(n)] += n
-    L = scipy.linalg.cholesky(M0, lower=True, overwrite_a=True, check_finite=False)
-    W = masks * (X @ zbar.T)
-    G = scipy.linalg.solve_triangular(L, W, lower=True, check_finite=False)
-    T = G.T @ G
-    T *= a[:, None] * a[None, :]
-    T[np.diag_indices(a.size)] += mu / (c * (c + mu))
-    T_factor = scipy.linalg.cho_factor(T, lower=True, overwrite_a=True, check_finite=False)
-
-    def h0_solve(E: np.ndarray) -> np.ndarray:
-        AE = a[:, None] * E
-        s = scipy.linalg.cho_solve((L, True), _masked_forward(X, masks, AE), check_finite=False)
-        return AE - a[:, None] * _masked_adjoint(X, masks, s)
-
-    h = h0_solve(g)
-    w = scipy.linalg.cho_solve(T_factor, np.einsum("kd,kd->k", zbar, h), check_finite=False)
-    return -h0_solve(g + w[:, None] * zbar)
-
+    return -_MaskedFactor(X, K, masks, zbar, c, mu).solve(g)
 
 
 def _starts(sizes: np.ndarray) -> np.ndarray:
@@ -284,14 +456,19 @@ class _GroupSystem:
 
     - ``forward(z)``: :math:`Bz`, shape (n,), from ``z`` of shape (m,);
     - ``adjoint(r)``: :math:`B^\top r`, shape (m,), from ``r`` of shape (n,);
-    - ``direction(g, zbar, c, mu)``: the solution :math:`\Delta`, shape (m,), of
-      :math:`\big(B^\top B / n + \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top)) + \mu I\big)\,\Delta = -g`
-      (raising :class:`numpy.linalg.LinAlgError` when a factorization fails);
+    - ``factor(zbar, c, mu)``: a factorization of the Newton matrix
+      :math:`H = B^\top B / n + \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top)) + \mu I`
+      whose ``solve(v)`` is :math:`H^{-1} v`, shape (m,) (raising
+      :class:`numpy.linalg.LinAlgError` when it fails); :meth:`direction` is
+      :math:`-H^{-1} g` by it;
+    - ``hessian(v, zbar, c, mu)``: the product :math:`Hv`, shape (m,), without factoring;
     - ``block_lipschitz``, shape (K,) over *all* groups: :math:`L_j \ge \|B_j\|_2^2 / n`;
     - ``damping_scale``: the scale of the Hessian's diagonal that the damping
       :math:`\mu` is measured in (with :math:`\lambda` added);
     - ``step_work()``: the estimated work of one Newton step on the current
-      support (:func:`newton_step_work`), and ``setup_flops`` the flops of
+      support (:func:`newton_step_work`), ``factor_work()`` the factorization's
+      share of it, ``iteration_work()`` that of one :func:`_pcg` iteration
+      (a ``hessian`` product and a ``solve``), and ``setup_flops`` the flops of
       building the system, for the work count of :func:`_refine`;
     - ``_restrict()``: update their data after :meth:`select`.
 
@@ -335,6 +512,15 @@ class _GroupSystem:
     def norms(self, z: np.ndarray) -> np.ndarray:
         r""":math:`(\|z_j\|)_j`, shape (k,), for ``z`` of shape (m,)."""
         return np.sqrt(np.add.reduceat(z * z, self.starts)) if z.size else np.zeros(0)
+
+    def direction(self, g: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+        r"""The Newton direction :math:`\Delta = -H^{-1} g`, shape (m,), by a factorization of :math:`H` (``factor``)."""
+        return -self.factor(zbar, c, mu).solve(g)
+
+    def _curvature(self, v: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+        r""":math:`\big(\mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top)) + \mu I\big)\, v`, shape (m,)."""
+        along = np.add.reduceat(zbar * v, self.starts)
+        return (c[self.group_of] + mu) * v - (c * along)[self.group_of] * zbar
 
 
 class _DenseSystem(_GroupSystem):
@@ -386,13 +572,22 @@ class _DenseSystem(_GroupSystem):
     def adjoint(self, r: np.ndarray) -> np.ndarray:
         return self.B.T @ r
 
-    def direction(self, g: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+    def factor(self, zbar: np.ndarray, c: np.ndarray, mu: float) -> _DenseFactor:
         rows, cols = self.block_rows, self.block_cols
         H = self.gram.copy()
         H[rows, cols] += c[self.block_group] * (self.block_eye - zbar[rows] * zbar[cols])
         H[np.diag_indices(H.shape[0])] += mu
-        factor = scipy.linalg.cho_factor(H, overwrite_a=True, check_finite=False)
-        return -scipy.linalg.cho_solve(factor, g, check_finite=False)
+        return _DenseFactor(scipy.linalg.cho_factor(H, overwrite_a=True, check_finite=False))
+
+    def hessian(self, v: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+        return self.gram @ v + self._curvature(v, zbar, c, mu)
+
+    def factor_work(self) -> float:
+        return NEWTON_RATE * self.B.shape[1] ** 3 / 3.0
+
+
+    def iteration_work(self) -> float:
+        return _dense_iteration_work(self.B.shape[1])
 
 
 class _MaskedSystem(_GroupSystem):
@@ -433,15 +628,25 @@ class _MaskedSystem(_GroupSystem):
         (n, d), k = self.X.shape, self.masks.shape[1]
         return newton_step_work(n, k, d)
 
+    def factor_work(self) -> float:
+        return _masked_factor_work(self.X.shape[0], self.masks.shape[1])
+
+    def iteration_work(self) -> float:
+        (n, d), k = self.X.shape, self.masks.shape[1]
+        return _masked_iteration_work(n, k, d)
+
     def forward(self, z: np.ndarray) -> np.ndarray:
         return _masked_forward(self.X, self.masks, z.reshape(-1, self.X.shape[1]))
 
     def adjoint(self, r: np.ndarray) -> np.ndarray:
         return _masked_adjoint(self.X, self.masks, r).ravel()
 
-    def direction(self, g: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+    def factor(self, zbar: np.ndarray, c: np.ndarray, mu: float) -> _FlatFactor:
         d = self.X.shape[1]
-        return _masked_newton_direction(self.X, self.K, self.masks, g.reshape(-1, d), zbar.reshape(-1, d), c, mu).ravel()
+        return _FlatFactor(_MaskedFactor(self.X, self.K, self.masks, zbar.reshape(-1, d), c, mu), d)
+
+    def hessian(self, v: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
+        return self.adjoint(self.forward(v)) / self.X.shape[0] + self._curvature(v, zbar, c, mu)
 
 
 def _objective(system: _GroupSystem, y: np.ndarray, lam: float, z: np.ndarray) -> tuple[float, np.ndarray]:
@@ -463,6 +668,63 @@ def _lipschitz(system: _GroupSystem, n: int, iterations: int = 30) -> float:
     return 1.05 * value / n
 
 
+PCG_MAX_ITERATIONS = 10
+"""Most iterations of one :func:`_pcg` solve in :func:`_refine` before the Newton matrix is factored afresh."""
+
+FORCING_MAX = 1e-2
+"""Largest forcing term of the inexact Newton steps (relative residual of the Newton system)."""
+
+FORCING_MIN = 1e-10
+"""Smallest forcing term: below the relative gradient :math:`10^{-10}` one step of this accuracy reaches rounding."""
+
+
+def _pcg(hessian, precondition, b: np.ndarray, rtol: float, max_iter: int) -> tuple[np.ndarray, int, bool]:
+    r"""Preconditioned conjugate gradients for :math:`Hx = b` from :math:`x = 0`.
+
+    Parameters
+    ----------
+    hessian : callable
+        :math:`v \mapsto Hv`, shape (m,) to (m,); :math:`H` symmetric positive definite.
+    precondition : callable
+        :math:`v \mapsto P^{-1}v`, :math:`P` symmetric positive definite.
+    b : ndarray, shape (m,)
+    rtol : float
+        Stop once the (recurred) residual satisfies :math:`\|b - Hx\|_2 \le` ``rtol`` :math:`\|b\|_2`.
+    max_iter : int
+        Iterations at most (each a product with :math:`H` and, but for the last, a solve with :math:`P`).
+
+    Returns
+    -------
+    (ndarray, int, bool)
+        :math:`x`, shape (m,), the iterations done, and whether the residual test passed.
+        Every iterate from :math:`x = 0` has :math:`b^\top x = x^\top H x > 0`, so :math:`x`
+        is a descent direction for a gradient :math:`-b` even when the test fails.
+    """
+    x = np.zeros_like(b)
+    r = b.copy()
+    target = rtol * float(np.linalg.norm(b))
+    z = precondition(r)
+    p = z.copy()
+    rz = float(r @ z)
+    for i in range(1, max_iter + 1):
+        Hp = hessian(p)
+        curvature = float(p @ Hp)
+        if not curvature > 0.0:
+            return x, i, False
+        alpha = rz / curvature
+        x += alpha * p
+        r -= alpha * Hp
+        if float(np.linalg.norm(r)) <= target:
+            return x, i, True
+        if i == max_iter:
+            break
+        z = precondition(r)
+        rz, previous = float(r @ z), rz
+        p *= rz / previous
+        p += z
+    return x, max_iter, False
+
+
 def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, max_steps: int, gtol: float,
             deadline: float | None, stop=None, max_work: float | None = None) -> NewtonRefinement:
     r"""The Newton engine of :func:`refine_group_lasso` and :func:`refine_masked_group_lasso`.
@@ -478,11 +740,19 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
        kept when it lowers the objective; the groups it zeroes are removed;
     3. stop when :math:`\|g\|_\infty \le` ``gtol`` times
        :math:`\|B^\top y\|_\infty / n + \lambda`, or when ``stop(r, F)`` is true;
-    4. a damped Newton direction :math:`\Delta` (``system.direction``, damping
-       :math:`\mu` raised 100x on a failed factorization or a non-descent
-       direction); when the predicted decrease :math:`-g^\top\Delta` is below
-       the objective's rounding, the full step is taken (unless it raises the
-       objective beyond rounding or zeroes a group) and the iteration stops;
+    4. a damped Newton direction :math:`\Delta`, the solution of
+       :math:`H\Delta = -g` (damping :math:`\mu` raised 100x on a failed
+       factorization or a non-descent direction): when the support is the one
+       of the last factorization, by :func:`_pcg` preconditioned with it, to
+       the forcing tolerance :math:`\|H\Delta + g\| \le \eta \|g\|`,
+       :math:`\eta = \min(10^{-2}, \max(\|g\|_\infty / \text{scale}, 10^{-10}))`
+       (:data:`FORCING_MAX`, :data:`FORCING_MIN`), within at most
+       :data:`PCG_MAX_ITERATIONS` iterations and half a factorization's
+       estimated work; otherwise, or when they do not reach it, by a new
+       factorization (``system.factor``). When the predicted decrease
+       :math:`-g^\top\Delta` is below the objective's rounding, the full step
+       is taken (unless it raises the objective beyond rounding or zeroes a
+       group) and the iteration stops;
     5. crossing groups: the groups that the full step carries past the origin
        (:math:`\langle z_j + \Delta_j, z_j\rangle \le 0`) are tried at zero with
        the rest of the full step, and removed if that passes the Armijo test;
@@ -520,14 +790,17 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
     F, r = _objective(system, y, lam, z)
     gnorm, steps, converged, stalled = np.inf, 0, False, 0
     work = NEWTON_RATE * system.setup_flops + 64.0 * n * size  # and the power iteration's 60 products
+    factor, factored_on = None, None  # the last factorization and the support it was made on
     while steps < max_steps:
         if steps and ((deadline is not None and time.perf_counter() > deadline)
                       or (max_work is not None and work >= max_work)):
             break
         steps += 1
-        work += system.step_work()
         if z.size == 0:
             break
+        work += system.step_work() - system.factor_work()  # the factorization is counted when made
+        # conjugate-gradient iterations a step may spend before factoring: half a factorization's work
+        iterations = min(PCG_MAX_ITERATIONS, int(0.5 * system.factor_work() / system.iteration_work()))
         grad = system.adjoint(r) / n
         zero = system.norms(system.block_lipschitz[system.groups][system.group_of] * z - grad) <= lam
         if np.any(zero) and not np.all(zero):
@@ -560,13 +833,31 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
         if gnorm <= gtol * scale or (stop is not None and stop(r, F)):
             converged = True
             break
-        try:
-            delta = system.direction(g, zbar, lam / norms, damping)
-        except np.linalg.LinAlgError:
-            damping *= 100.0
-            continue
+        c = lam / norms
+        delta = None
+        if factor is not None and factored_on is system.groups and iterations >= 3:
+            # inexact Newton: conjugate gradients on this step's system, preconditioned by the last
+            # factorization (same support; an earlier point and damping), to a forcing tolerance
+            # that shrinks with the gradient (superlinear convergence); when they do not reach it,
+            # the matrix is factored afresh
+            forcing = min(FORCING_MAX, max(gnorm / scale, FORCING_MIN))
+            hessian = functools.partial(system.hessian, zbar=zbar, c=c, mu=damping)
+            delta, done, solved = _pcg(hessian, factor.solve, -g, forcing, iterations)
+            work += done * system.iteration_work()
+            if not (solved and float(g @ delta) < 0.0):
+                delta = None
+        if delta is None:
+            work += system.factor_work()
+            try:
+                factor, factored_on = system.factor(zbar, c, damping), system.groups
+            except np.linalg.LinAlgError:
+                factor = None
+                damping *= 100.0
+                continue
+            delta = -factor.solve(g)
         slope = float(g @ delta)
         if not slope < 0.0:
+            factor = None
             damping *= 100.0
             continue
         if -slope <= 1e-15 * abs(F):
@@ -617,7 +908,8 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
             break  # no progress left at this precision
     z_all = np.zeros(size)
     z_all[system.columns] = z
-    return NewtonRefinement(z=z_all, objective=F, steps=steps, gradient_norm=gnorm, converged=converged, work=work)
+    return NewtonRefinement(z=z_all, objective=F, steps=steps, gradient_norm=gnorm, converged=converged, work=work,
+                            factor=factor, factor_groups=factored_on if factor is not None else None)
 
 
 def refine_group_lasso(
@@ -717,7 +1009,6 @@ def refine_masked_group_lasso(
         :math:`XX^\top` when already computed (e.g. shared by several outputs).
     max_steps, gtol, deadline, stop, max_work
         As in :func:`refine_group_lasso`.
-
     Returns
     -------
     NewtonRefinement

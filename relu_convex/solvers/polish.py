@@ -18,12 +18,17 @@ Measured on ``validation/bench_paths.py``: from the previous path point alone,
 three rounds certify the next point (gap :math:`10^{-14}`) where the refinement
 on the old support leaves gaps of :math:`10^{-2}` to :math:`10^{-1}`.
 :func:`predict_grelu` gives a better start along a path: the tangent step
-:math:`dz/d\lambda` from one Newton system at the previous solution.
+:math:`dz/d\lambda` from one Newton system at the previous solution, solved by
+conjugate gradients preconditioned with the last factorization of the
+previous point's refinement when that is on the same groups
+(:class:`NewtonFactor`, kept by :func:`polish_grelu` in ``factors``).
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,16 +38,38 @@ from ..operators import MaskedOperator
 from .newton import (
     DEFAULT_MAX_SIZE,
     NEWTON_RATE,
+    PCG_MAX_ITERATIONS,
     _DenseSystem,
     _masked_adjoint,
     _masked_forward,
     _MaskedSystem,
+    _pcg,
     refine_group_lasso,
     refine_masked_group_lasso,
     refinement_size,
 )
 
-__all__ = ["entering_groups", "GROW_ROUNDS", "polish_grelu", "predict_grelu", "polish_relu"]
+__all__ = ["entering_groups", "GROW_ROUNDS", "NewtonFactor", "polish_grelu", "predict_grelu", "polish_relu"]
+
+
+@dataclass
+class NewtonFactor:
+    r"""The last Newton matrix factorization of one output's refinement (:func:`polish_grelu`), kept for a later solve.
+
+    Attributes
+    ----------
+    groups : ndarray of int, shape (k,)
+        The groups (indices into all ``p``, increasing) it is on.
+    lam : float
+        The :math:`\lambda` of the refinement.
+    factor : object
+        ``factor.solve(v)``: :math:`H^{-1}v` for ``v`` of shape (k * d,)
+        (:attr:`relu_convex.solvers.newton.NewtonRefinement.factor`).
+    """
+
+    groups: np.ndarray
+    lam: float
+    factor: object
 
 
 def entering_groups(X: np.ndarray, masks: np.ndarray, y: np.ndarray, lam: float, W: np.ndarray, *,
@@ -107,7 +134,8 @@ GROW_ROUNDS = 3
 
 def polish_grelu(problem, U: np.ndarray, *, max_size: int = DEFAULT_MAX_SIZE, max_steps: int = 30,
                  deadline: float | None = None, stats: dict | None = None, grow: int = GROW_ROUNDS,
-                 tol: float | None = None, max_work: float | None = None) -> np.ndarray | None:
+                 tol: float | None = None, max_work: float | None = None,
+                 factors: dict | None = None) -> np.ndarray | None:
     r"""Newton-refine C-GReLU weights on their active groups, growing the set; ``None`` if none is attempted.
 
     Each output is refined separately (the loss and the penalty separate over
@@ -160,6 +188,9 @@ def polish_grelu(problem, U: np.ndarray, *, max_size: int = DEFAULT_MAX_SIZE, ma
         :attr:`NewtonRefinement.work`: no Newton step starts past it (each
         refined output takes at least one), and a growth round starts only if a
         step of the last round's average work fits in it.
+    factors : dict, optional
+        If given, ``factors[k]`` is set to output ``k``'s last factorization
+        (:class:`NewtonFactor`), for :func:`predict_grelu` at the next point of a path.
 
     Returns
     -------
@@ -202,6 +233,8 @@ def polish_grelu(problem, U: np.ndarray, *, max_size: int = DEFAULT_MAX_SIZE, ma
                 out = refine_masked_group_lasso(X, masks[:, active], Y2[:, k], problem.lam, W3[k, active], gram=gram,
                                                 max_steps=max_steps, deadline=deadline, stop=stop, max_work=left)
             spent += out.work
+            if factors is not None and out.factor is not None:
+                factors[k] = NewtonFactor(active[out.factor_groups], problem.lam, out.factor)
             if stats is not None:
                 stats["steps"] = stats.get("steps", 0) + out.steps
             W3[k, active] = out.z.reshape(active.size, d)
@@ -246,7 +279,8 @@ def _grelu_outputs(problem, U):
     return X, problem.patterns, W, W3, Y2
 
 
-def predict_grelu(problem, U: np.ndarray, lam_from: float, *, max_size: int = DEFAULT_MAX_SIZE) -> np.ndarray:
+def predict_grelu(problem, U: np.ndarray, lam_from: float, *, max_size: int = DEFAULT_MAX_SIZE,
+                  factors: dict | None = None) -> np.ndarray:
     r"""First-order prediction of the C-GReLU solution at ``problem.lam`` from the solution ``U`` at ``lam_from``.
 
     On a fixed support :math:`S` (the nonzero groups of ``U``) the optimality
@@ -279,6 +313,13 @@ def predict_grelu(problem, U: np.ndarray, lam_from: float, *, max_size: int = DE
         The value ``U`` solves (> 0).
     max_size : int
         Outputs whose :func:`refinement_size` exceeds this keep ``U``'s weights.
+    factors : dict, optional
+        :class:`NewtonFactor` by output, from the solve at ``lam_from``
+        (:func:`polish_grelu`'s ``factors``): an output whose factorization is on
+        the groups of ``U`` at ``lam_from`` solves the tangent system by
+        conjugate gradients preconditioned with it (at most
+        :data:`~relu_convex.solvers.newton.PCG_MAX_ITERATIONS` iterations, to a
+        relative residual of :data:`PREDICT_RTOL`) instead of factoring.
 
     Returns
     -------
@@ -295,18 +336,51 @@ def predict_grelu(problem, U: np.ndarray, lam_from: float, *, max_size: int = DE
         Z = W3[k, active]
         norms = np.linalg.norm(Z, axis=1)
         zbar = (Z / norms[:, None]).ravel()
-        if active.size * d <= n:
-            system = _DenseSystem((masks[:, active, None] * X[:, None, :]).reshape(n, active.size * d), [d] * active.size)
-        else:
-            system = _MaskedSystem(X, masks[:, active])
-        try:
-            slope = system.direction(zbar, zbar, lam_from / norms, 1e-12 * (system.damping_scale + lam_from))  # -H^{-1} zbar
-        except np.linalg.LinAlgError:
-            continue
+        M = np.asarray(masks[:, active], dtype=np.float64)
+        dense = active.size * d <= n
+        # the damping scale of the system that would factor it (_DenseSystem: the mean diagonal of
+        # B^T B / n; _MaskedSystem: d times that)
+        diagonal = float(np.sum(np.einsum("nd,nd->n", X, X) @ M)) / n
+        c, mu = lam_from / norms, 1e-12 * (diagonal / (active.size * d if dense else active.size) + lam_from)
+        slope, stored = None, None if factors is None else factors.get(k)
+        if stored is not None and stored.lam == lam_from and np.array_equal(stored.groups, active):
+            hessian = functools.partial(_tangent_product, X, M, zbar.reshape(-1, d), c, mu)
+            slope, _, solved = _pcg(hessian, stored.factor.solve, -zbar, PREDICT_RTOL, PCG_MAX_ITERATIONS)
+            slope = slope if solved else None
+        if slope is None:
+            if dense:
+                system = _DenseSystem((M[:, :, None] * X[:, None, :]).reshape(n, active.size * d), [d] * active.size)
+            else:
+                system = _MaskedSystem(X, M)
+            try:
+                slope = system.direction(zbar, zbar, c, mu)  # -H^{-1} zbar
+            except np.linalg.LinAlgError:
+                continue
         Z_new = Z + (problem.lam - lam_from) * slope.reshape(active.size, d)
         Z_new[np.einsum("kd,kd->k", Z_new, Z) <= 0.0] = 0.0
         W3[k, active] = Z_new
     return W
+
+
+def _tangent_product(X: np.ndarray, masks: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float,
+                     v: np.ndarray) -> np.ndarray:
+    r""":math:`Hv` for the Newton matrix of :func:`predict_grelu` through the masks (:math:`2nkd` flops), ``v`` of shape (k * d,).
+
+    :math:`H = B^\top B / n + \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top)) + \mu I` with
+    :math:`B_j = D_j X`: ``masks`` (n, k) as floats, ``zbar`` (k, d) unit rows, ``c`` (k,).
+    """
+    V = v.reshape(zbar.shape)
+    along = np.einsum("kd,kd->k", zbar, V)
+    HV = _masked_adjoint(X, masks, _masked_forward(X, masks, V)) / X.shape[0]
+    HV += (c + mu)[:, None] * V - (c * along)[:, None] * zbar
+    return HV.ravel()
+
+
+PREDICT_RTOL = 1e-6
+r"""Relative residual to which :func:`predict_grelu` solves the tangent system by conjugate gradients.
+
+The prediction's own error is :math:`O(\Delta\lambda^2)`, far above this.
+"""
 
 
 def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.ndarray, *,
