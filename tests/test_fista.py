@@ -9,7 +9,14 @@ from conftest import SOLVER_CASES, planted_problem
 import relu_convex as rc
 from relu_convex.solvers import SolveStatus, available_solvers
 from relu_convex.solvers import fista as fista_module
-from relu_convex.solvers.fista import polish_lower_bound, solve_fista, uses_mixed_precision
+from relu_convex.solvers.fista import (
+    WARM_PATIENCE,
+    iteration_work,
+    polish_lower_bound,
+    solve_fista,
+    uses_mixed_precision,
+    warm_patience,
+)
 
 
 def instance(n: int, d: int, p: int, lam: float, *, bias: bool, seed: int = 0, outputs: int | None = None,
@@ -322,3 +329,19 @@ def test_mixed_precision_warm_start_near_the_solution_stays_in_float64():
     assert warm.objective == pytest.approx(cold.objective, rel=1e-7)
     assert rough.relative_gap > fista_module.MIXED_SWITCH_GAP
     assert warm.info["float32_iterations"] > 0
+
+
+def test_warm_patience_waits_longer_when_a_newton_step_is_dear():
+    # a cheap Newton step is tried at once from a warm start; a dear one (the masked path on
+    # hundreds of groups) waits for the iterations to confirm the support
+    rng = np.random.default_rng(0)
+    small = planted_problem(rc.GatedReLUProblem, 50, 3, 10, 1e-3, bias=False, seed=1)
+    U_small = rng.standard_normal(small.weight_shape)
+    assert warm_patience(small, U_small, iteration_work(small)) == 1
+    X = rng.standard_normal((2000, 21))
+    large = rc.GatedReLUProblem(X, rng.standard_normal(2000), rc.activation_patterns(X, rc.sample_gates(21, 200, seed=2)),
+                                1e-3)
+    U_large = rng.standard_normal(large.weight_shape)
+    assert warm_patience(large, U_large, iteration_work(large)) == WARM_PATIENCE
+    # and the zero start (no group to refine) is tried at once
+    assert warm_patience(large, np.zeros(large.weight_shape), iteration_work(large)) == 1
