@@ -362,17 +362,6 @@ class _MaskedFactor:
         :math:`c_j = \lambda / \|z_j\|` (> 0).
     mu : float
         Damping (> 0).
-    L : ndarray, shape (n, n), optional
-        The Cholesky factor of :math:`M_0` from an earlier factorization on the
-        same data (other groups, weights or damping), reused instead of
-        factoring :math:`M_0` (the :math:`n^3/3 + n^2 k` part of the work).
-        The result then inverts the Newton matrix with :math:`M_0` replaced by
-        the earlier one, :math:`M_0'`: exactly when the two agree, and in
-        general the matrix
-        :math:`\tilde A + B^\top (M_0' - B\tilde A^{-1}B^\top)^{-1} B - \bar Z\,\mathrm{diag}(c)\,\bar Z^\top`,
-        a preconditioner for :func:`_pcg` (positive definite while
-        :math:`M_0' - B\tilde A^{-1}B^\top \succ 0`, e.g. when the groups and
-        the :math:`a_j` changed little; :func:`_pcg` reports the failure otherwise).
 
     Raises
     ------
@@ -584,7 +573,6 @@ class _DenseSystem(_GroupSystem):
 
     def factor_work(self) -> float:
         return NEWTON_RATE * self.B.shape[1] ** 3 / 3.0
-
 
     def iteration_work(self) -> float:
         return _dense_iteration_work(self.B.shape[1])
@@ -1009,6 +997,7 @@ def refine_masked_group_lasso(
         :math:`XX^\top` when already computed (e.g. shared by several outputs).
     max_steps, gtol, deadline, stop, max_work
         As in :func:`refine_group_lasso`.
+
     Returns
     -------
     NewtonRefinement
