@@ -37,13 +37,13 @@ warm-starts along regularization paths, and is as fast as Clarabel on small
 problems and far faster on large ones (``validation/RESULTS.md``: median 0.97x
 Clarabel's time on the quick suite, 0.77x on the UCI problems of at most 100 rows,
 0.53x on the full UCI training splits of up to 1000 rows; ``validation/BENCHMARKS.md``:
-23x faster at n=2000, d=50, p=300).
+36x faster at n=2000, d=50, p=300).
 
 C-ReLU: ``"ipm"``, the structured interior-point method. It stops on the same certified
 gap and cone violation as ``"al"``, returns a strictly feasible point, and is faster than
 Clarabel on the CVXPY program from small problems up (``validation/RESULTS.md``: median
 0.67x Clarabel's time on the quick suite and 0.35x on the UCI C-ReLU problems;
-``validation/BENCHMARKS.md``: 12.7x faster at n=1000, d=20, p=100). The augmented
+``validation/BENCHMARKS.md``: 16.7x faster at n=1000, d=20, p=100). The augmented
 Lagrangian ``"al"`` is slower than both on most problems measured."""
 
 FREE_TERMS_SOLVER = "clarabel"
