@@ -47,7 +47,7 @@ def test_default_solver_per_program_agrees_with_clarabel(data, capsys, program, 
 
 
 def test_wrong_solver_for_the_program_exits_2_with_one_line(data, capsys):
-    code, out, err = run(capsys, "solve", data, "--lam", LAM, "--program", "grelu", "--solver", "ipm")
+    code, out, err = run(capsys, "solve", data, "--lam", LAM, "--program", "grelu", "--solver", "al")
     assert code == 2
-    assert "solver='ipm' solves C-ReLU problems" in err
+    assert "solver='al' solves C-ReLU problems" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1

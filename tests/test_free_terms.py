@@ -156,7 +156,7 @@ def test_first_order_solvers_must_declare_free_term_support(monkeypatch):
         calls.append(options)
         return "solved"
 
-    monkeypatch.setitem(solvers.FIRST_ORDER, "fake", ("C-GReLU", fake))
+    monkeypatch.setitem(solvers.FIRST_ORDER, "fake", (("C-GReLU",), fake))
     plain = rc.GatedReLUProblem(X, y, P, 0.1)
     assert plain.solve(solver="fake") == "solved"
     with pytest.raises(ValueError, match="unpenalized columns or an output offset"):

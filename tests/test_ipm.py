@@ -94,15 +94,51 @@ def test_tight_tolerance_on_medium_instances(case):
     assert abs(res.objective - ref.objective) <= 1e-7 * ref.objective
 
 
-def test_registered_for_relu_only():
+def test_registered_for_both_programs():
     relu = instance(30, 3, 8, 1e-2, False, 0)
-    assert "ipm" in available_solvers(relu)
     gated = planted_problem(rc.GatedReLUProblem, 30, 3, 8, 1e-2, bias=False)
-    assert "ipm" not in available_solvers(gated)
-    with pytest.raises(ValueError, match="C-ReLU"):
-        gated.solve(solver="ipm")
-    with pytest.raises(ValueError, match="C-ReLU"):
-        solve_ipm(gated)
+    assert "ipm" in available_solvers(relu) and "ipm" in available_solvers(gated)
+    with pytest.raises(ValueError, match="C-ReLU and C-GReLU"):
+        solve_ipm(object())
+
+
+GATED_CASES = SOLVER_CASES + [(100, 4, 20, 1e-5, False, 5), (120, 9, 60, 1e-5, True, 6), (80, 30, 40, 1e-5, False, 7)]
+
+
+@pytest.mark.parametrize("outputs", [None, 3], ids=["single", "three-outputs"])
+@pytest.mark.parametrize("case", GATED_CASES, ids=lambda c: f"n{c[0]}-d{c[1]}-p{c[2]}-lam{c[3]:g}-bias{int(c[4])}")
+def test_gated_matches_clarabel_and_is_certified(case, outputs):
+    # C-GReLU: the same method without cone rows; small lam (1e-5), where the first-order
+    # route is slow, included
+    problem = planted_problem(rc.GatedReLUProblem, *case[:4], bias=case[4], seed=case[5], outputs=outputs)
+    ref = problem.solve(solver="clarabel", tol=1e-9)
+    res = problem.solve(solver="ipm")
+    assert res.status is SolveStatus.OPTIMAL, res.message
+    assert res.relative_gap <= 1e-6 and res.max_violation == 0.0
+    assert res.weights.shape == problem.weight_shape
+    assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+    assert res.objective == pytest.approx(problem.objective(res.weights), rel=1e-12)
+    assert res.lower_bound <= ref.objective * (1 + 1e-9)  # weak duality
+    # the returned dual point certifies the same gap through the problem's own certificate
+    cert = problem.certificate(res.weights, dual=res.dual)
+    assert cert.lower_bound == pytest.approx(res.lower_bound, rel=1e-9) or cert.lower_bound >= res.lower_bound
+    assert cert.relative_gap <= 1e-6
+
+
+def test_gated_limits_and_fewer_rows_than_features():
+    problem = planted_problem(rc.GatedReLUProblem, 60, 5, 20, 1e-4, bias=False, seed=2)
+    capped = problem.solve(solver="ipm", max_iter=2)
+    assert capped.status is SolveStatus.MAX_ITERATIONS and capped.relative_gap > 1e-6
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((25, 40))
+    y = np.maximum(X @ rng.standard_normal(40), 0.0) + 0.1 * rng.standard_normal(25)
+    wide = rc.GatedReLUProblem(X, y, rc.activation_patterns(X, rc.sample_gates(40, 12, seed=1)), 1e-3)
+    ref = wide.solve(solver="clarabel", tol=1e-9)
+    res = wide.solve(solver="ipm")
+    assert res.status is SolveStatus.OPTIMAL, res.message
+    assert res.weights.shape == (12, 40)
+    assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+    assert res.lower_bound <= ref.objective * (1 + 1e-9)
 
 
 def test_iteration_limit_is_never_optimal():

@@ -73,7 +73,7 @@ def test_warm_start_hands_previous_solution_to_first_order_solvers(monkeypatch):
         stores.append(factors)
         return solve_conic(problem, "clarabel", **options)
 
-    monkeypatch.setitem(solvers.FIRST_ORDER, "fista", ("C-GReLU", recording_solver))
+    monkeypatch.setitem(solvers.FIRST_ORDER, "fista", (("C-GReLU",), recording_solver))
     X, y, P = make_instance(6, n=20, d=2, p=6)
     lams = [0.5, 0.05, 0.005]
     path = regularization_path(X, y, P, lams, model="gated", solver="fista", tol=1e-8)
@@ -106,7 +106,7 @@ def test_al_warm_start_passes_previous_multipliers(monkeypatch):
         penalties.append((penalty0, result.info["penalty"]))
         return result
 
-    monkeypatch.setitem(solvers.FIRST_ORDER, "al", ("C-ReLU", recording_al))
+    monkeypatch.setitem(solvers.FIRST_ORDER, "al", (("C-ReLU",), recording_al))
     X, y, P = make_instance(7, n=20, d=2, p=6)
     top = lam_max(X, y, P, "relu")
     lams = [0.5 * top, 0.2 * top, 0.05 * top]

@@ -4,9 +4,9 @@
 ``"ecos"``, ``"scs"``, ``"mosek"``) solve either program through CVXPY; the
 first-order solvers are tied to one program each: ``"fista"``
 (:func:`~relu_convex.solvers.fista.solve_fista`) solves C-GReLU and ``"al"``
-(:func:`~relu_convex.solvers.augmented_lagrangian.solve_al`) solves C-ReLU, as
-does the structured interior-point method ``"ipm"``
-(:func:`~relu_convex.solvers.interior_point_relu.solve_ipm`).
+(:func:`~relu_convex.solvers.augmented_lagrangian.solve_al`) solves C-ReLU; the
+structured interior-point method ``"ipm"``
+(:func:`~relu_convex.solvers.interior_point_relu.solve_ipm`) solves both.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from .result import SolveResult, SolveStatus
 
 __all__ = ["SolveResult", "SolveStatus", "solve", "available_solvers", "CONIC_SOLVERS", "OPEN_SOLVERS", "check_mosek"]
 
-# first-order solvers: name -> (program name, callable(problem, **options)); a callable with the
+# first-order solvers: name -> (program names, callable(problem, **options)); a callable with the
 # attribute ``supports_free_terms = True`` also accepts problems with unpenalized columns or an offset
-FIRST_ORDER: dict[str, tuple[str, object]] = {}
+FIRST_ORDER: dict[str, tuple[tuple[str, ...], object]] = {}
 
 
 def available_solvers(problem=None) -> list[str]:
     """Return the solver names accepted by :func:`solve` (for ``problem``'s program if given)."""
     names = list(CONIC_SOLVERS)
-    for name, (program, _) in FIRST_ORDER.items():
-        if problem is None or problem.program == program:
+    for name, (programs, _) in FIRST_ORDER.items():
+        if problem is None or problem.program in programs:
             names.append(name)
     return names
 
@@ -55,10 +55,10 @@ def solve(problem, solver: str = "clarabel", **options) -> SolveResult:
     if name in CONIC_SOLVERS:
         return solve_conic(problem, name, **options)
     if name in FIRST_ORDER:
-        program, fn = FIRST_ORDER[name]
-        if program != problem.program:
+        programs, fn = FIRST_ORDER[name]
+        if problem.program not in programs:
             raise ValueError(
-                f"solver={solver!r} solves {program} problems, not {problem.program}; "
+                f"solver={solver!r} solves {' and '.join(programs)} problems, not {problem.program}; "
                 f"use one of {available_solvers(problem)}"
             )
         if getattr(problem, "has_free_terms", False) and not getattr(fn, "supports_free_terms", False):
@@ -76,6 +76,6 @@ from .augmented_lagrangian import solve_al  # noqa: E402
 from .fista import solve_fista  # noqa: E402
 from .interior_point_relu import solve_ipm  # noqa: E402
 
-FIRST_ORDER["fista"] = ("C-GReLU", solve_fista)
-FIRST_ORDER["al"] = ("C-ReLU", solve_al)
-FIRST_ORDER["ipm"] = ("C-ReLU", solve_ipm)
+FIRST_ORDER["fista"] = (("C-GReLU",), solve_fista)
+FIRST_ORDER["al"] = (("C-ReLU",), solve_al)
+FIRST_ORDER["ipm"] = (("C-ReLU", "C-GReLU"), solve_ipm)

@@ -146,5 +146,5 @@ def soc_max_step(lam: np.ndarray, d: np.ndarray) -> float:
 
 
 def orthant_max_step(lam: np.ndarray, d: np.ndarray) -> float:
-    worst = float(np.max(-d / lam))
+    worst = float(np.max(-d / lam, initial=0.0))  # (no rows: no limit)
     return np.inf if worst <= 0.0 else 1.0 / worst

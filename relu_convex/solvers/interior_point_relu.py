@@ -133,7 +133,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cones import relative_violation
-from ..duality import DualBound, relu_multiplier_bound
+from ..duality import DualBound, grelu_constraint_values, relu_multiplier_bound, scaled_dual_bound
 from ..operators import MaskedOperator
 from .cone_scaling import (
     matvec,
@@ -146,7 +146,7 @@ from .cone_scaling import (
     soc_update,
 )
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
-from .result import BestBound, SolveResult, cone_result, relative_gap
+from .result import BestBound, SolveResult, SolveStatus, cone_result, relative_gap
 
 __all__ = ["solve_ipm"]
 
@@ -162,25 +162,39 @@ _REFINE = 3  # iterative refinement steps per reduced solve at most
 class _Structure:
     """The products of one output's program: cone rows, predictions and their adjoints.
 
-    Groups are stacked ``v_1..v_p, w_1..w_p``; ``u`` has shape (2p, d), cone
-    rows and their multipliers shape (2p, n).
+    C-ReLU: the ``m = 2p`` groups are stacked ``v_1..v_p, w_1..w_p``; ``u`` has
+    shape (2p, d), cone rows and their multipliers shape (2p, n). C-GReLU
+    (``gated``): the ``m = p`` groups :math:`u_i` with :math:`\\sigma_i = +1` and no
+    cone rows (their arrays have shape (p, 0)).
     """
 
-    def __init__(self, op: MaskedOperator):
+    def __init__(self, op: MaskedOperator, gated: bool = False):
         self.X = np.asarray(op.X, dtype=np.float64)
         self.n, self.d, self.p = op.n, op.d, op.p
+        self.gated = gated
         mask = op.masks.astype(np.float64)
-        self.mask2 = np.concatenate([mask, mask], axis=1)  # (n, 2p)
-        self.signs2T = np.ascontiguousarray((2.0 * self.mask2 - 1.0).T)  # (2p, n)
-        self.sigma = np.concatenate([np.ones(self.p), -np.ones(self.p)])
-        self.pred_weights = self.mask2 * self.sigma  # (n, 2p): sigma_j [D_j]_kk
+        if gated:
+            self.m, self.rows = self.p, 0
+            self.group_masks = mask  # (n, p)
+            self.signs2T = np.zeros((self.p, 0))
+            self.sigma = np.ones(self.p)
+        else:
+            self.m, self.rows = 2 * self.p, self.n
+            self.group_masks = np.concatenate([mask, mask], axis=1)  # (n, 2p)
+            self.signs2T = np.ascontiguousarray((2.0 * self.group_masks - 1.0).T)  # (2p, n)
+            self.sigma = np.concatenate([np.ones(self.p), -np.ones(self.p)])
+        self.pred_weights = self.group_masks * self.sigma  # (n, m): sigma_j [D_j]_kk
 
     def cone(self, u: np.ndarray) -> np.ndarray:
-        """:math:`G_j u_j` for every group, shape (2p, n)."""
+        """:math:`G_j u_j` for every group, shape (m, rows)."""
+        if self.gated:
+            return np.zeros((self.m, 0))
         return (u @ self.X.T) * self.signs2T
 
     def cone_adjoint(self, z: np.ndarray) -> np.ndarray:
-        """:math:`G_j^\\top z_j` for every group, shape (2p, d)."""
+        """:math:`G_j^\\top z_j` for every group, shape (m, d)."""
+        if self.gated:
+            return np.zeros((self.m, self.d))
         return (z * self.signs2T) @ self.X
 
     def predict(self, u: np.ndarray) -> np.ndarray:
@@ -201,19 +215,26 @@ class _Newton:
 
     def __init__(self, st: _Structure, zeta: np.ndarray, W: np.ndarray, Winv: np.ndarray):
         self.st = st
-        n, d, m = st.n, st.d, 2 * st.p
+        n, d, m = st.n, st.d, st.m
         X = st.X
         self.zeta, self.Winv = zeta, Winv
         self.direct = m * d < n
         if self.direct:
             H = np.matmul(Winv, Winv)
-            H[:, 1:, 1:] += np.matmul(X.T[None] * zeta[:, None, :], X)  # X^T diag(z_j/s_j) X
+            if not st.gated:
+                H[:, 1:, 1:] += np.matmul(X.T[None] * zeta[:, None, :], X)  # X^T diag(z_j/s_j) X
             B = (st.pred_weights[:, :, None] * X[:, None, :]).reshape(n, m * d)
             K = np.zeros((m, d + 1, m, d + 1))
             K[:, 1:, :, 1:] = (B.T @ B / n).reshape(m, d, m, d)
             K[np.arange(m), :, np.arange(m), :] += H
             K = K.reshape(m * (d + 1), m * (d + 1))
             self.chol = _cholesky(K)
+            return
+        if st.gated:
+            # no cone rows: H_j = W_j^{-2}, H_j^{-1} = W_j^2 (T_j = W_j), and no pairs of groups
+            self.T = W
+            P = np.linalg.qr(W[:, :, 1:], mode="r").transpose(0, 2, 1)  # (m, d, d)
+            self.chol = _cholesky(self._gram(P))
             return
         # H_j = W_j^{-1} M_j W_j^{-1} with M_j = I + C_j C_j^T, C_j = [W_j]_{:, u} X^T diag(zeta_j)^{1/2};
         # M_j = R_j^T R_j (Cholesky factorization of the formed M_j, or, where rounding makes one of
@@ -238,11 +259,17 @@ class _Newton:
         p = m // 2
         pair = np.concatenate([S[:p].transpose(0, 2, 1), S[p:].transpose(0, 2, 1)], axis=1)  # (p, 2d, d)
         P = np.linalg.qr(pair, mode="r").transpose(0, 2, 1)  # (p, d, d)
-        F = X @ P.transpose(1, 0, 2).reshape(d, p * d)  # columns of pattern i: X P_i
-        F = (F.reshape(n, p, d) * st.mask2[:, :p, None]).reshape(n, p * d)
+        self.chol = _cholesky(self._gram(P))
+
+    def _gram(self, P: np.ndarray) -> np.ndarray:
+        """:math:`nI + FF^\\top` with :math:`F = [D_i X P_i]_i` for the first ``len(P)`` groups' masks."""
+        st, k = self.st, P.shape[0]
+        n, d = st.n, st.d
+        F = st.X @ P.transpose(1, 0, 2).reshape(d, k * d)  # columns of group i: X P_i
+        F = (F.reshape(n, k, d) * st.group_masks[:, :k, None]).reshape(n, k * d)
         G = F @ F.T
         G[np.diag_indices(n)] += n
-        self.chol = _cholesky(G)
+        return G
 
     def _h_solve(self, r: np.ndarray) -> np.ndarray:
         """:math:`H_j^{-1} r_j` for every group, ``r`` of shape (m, d+1)."""
@@ -253,7 +280,9 @@ class _Newton:
         st = self.st
         x = np.concatenate([dt[:, None], du], axis=1)
         hx = matvec(self.Winv, matvec(self.Winv, x))
-        hx[:, 1:] += (self.zeta * (du @ st.X.T)) @ st.X + st.predict_adjoint(st.predict(du)) / st.n
+        if not st.gated:
+            hx[:, 1:] += (self.zeta * (du @ st.X.T)) @ st.X
+        hx[:, 1:] += st.predict_adjoint(st.predict(du)) / st.n
         return hx[:, 1:], hx[:, 0]
 
     def _solve_once(self, ru: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -402,15 +431,16 @@ class _Kkt:
 
 def _initial_point(st: _Structure, y: np.ndarray, lam: float) -> _Iterate:
     """CVXOPT's start: the system with W = I, ``s`` and ``z`` shifted into the cone interior."""
-    m, d, n = 2 * st.p, st.d, st.n
+    m, d, n = st.m, st.d, st.n
     eye = np.broadcast_to(np.eye(d + 1), (m, d + 1, d + 1))
-    newton = _Newton(st, np.ones((m, n)), eye, eye)
+    newton = _Newton(st, np.ones((m, st.rows)), eye, eye)
     u, t = newton.solve(st.predict_adjoint(y) / n, -lam * np.ones(m))
     s_lin = st.cone(u)
     s_soc = np.concatenate([t[:, None], u], axis=1)
 
     def shift(v_lin, v_soc):
-        depth = min(float(np.min(v_lin)), float(np.min(v_soc[:, 0] - np.linalg.norm(v_soc[:, 1:], axis=1))))
+        depth = min(float(np.min(v_lin, initial=np.inf)),
+                    float(np.min(v_soc[:, 0] - np.linalg.norm(v_soc[:, 1:], axis=1))))
         v_lin, v_soc = v_lin.copy(), v_soc.copy()
         if depth <= 0.0:
             v_lin += 1.0 - depth
@@ -444,9 +474,15 @@ def _violation(st: _Structure, u: np.ndarray, y_scale: float, row_scale: float) 
 
 def _bound(op: MaskedOperator, st: _Structure, y: np.ndarray, lam: float, u: np.ndarray, z_lin: np.ndarray,
            nnls: bool) -> DualBound:
-    """The certified bound at :math:`\\theta = (y - Bu)/n` with multipliers ``z_lin`` (and the NNLS ones if asked)."""
+    """The certified bound at :math:`\\theta = (y - Bu)/n` with multipliers ``z_lin`` (and the NNLS ones if asked).
+
+    C-GReLU (``st.gated``) has no multipliers: the bound of :func:`relu_convex.duality.scaled_dual_bound`
+    with the constraint values :math:`\\|X^\\top D_i \\theta\\|`.
+    """
     p = st.p
     theta = (y - st.predict(u)) / st.n
+    if st.gated:
+        return scaled_dual_bound(y, theta, grelu_constraint_values(op, theta), lam)
     return relu_multiplier_bound(op, y, theta, (z_lin[:p].T, z_lin[p:].T), lam, nnls=nnls)
 
 
@@ -491,10 +527,10 @@ def _polish(op: MaskedOperator, st: _Structure, y: np.ndarray, lam: float, it: _
 
 
 def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, feas_tol: float, max_iter: int,
-                  clock: Deadline, history: History, output: int, verbose: bool) -> _OutputRun:
-    st = _Structure(op)
-    n, m = st.n, 2 * st.p
-    degree = m * n + m
+                  clock: Deadline, history: History, output: int, verbose: bool, gated: bool = False) -> _OutputRun:
+    st = _Structure(op, gated)
+    n, m = st.n, st.m
+    degree = m * st.rows + m
     row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", st.X, st.X))))
     y_scale = float(np.max(np.abs(y))) if y.size else 0.0
     it = _initial_point(st, y, lam)
@@ -526,7 +562,7 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
         if violation <= feas_tol and gap <= tol:
             run.reason = "converged"
             break
-        if gap <= polish_at:
+        if gap <= polish_at and not st.gated:
             polish_at = gap * _POLISH_GAP
             if _polish(op, st, y, lam, it, run, row_scale, y_scale, tol, feas_tol):
                 break
@@ -553,7 +589,7 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
             w_soc = soc_divide(lam_s, c_soc)
             direction = kkt.direction(rx_u, rx_t, rz_lin, rz_soc, c_lin / lam_l, w_soc, 1.0 - sigma)
             alpha = min(1.0, _STEP * kkt.max_step(*direction[2:]))
-            for _ in range(_CORRECTORS if alpha < 1.0 else 0):
+            for _ in range(_CORRECTORS if alpha < 1.0 and st.rows else 0):
                 # Gondzio's centrality corrector on the orthant rows: at a longer trial step, move the
                 # products s_k z_k that leave [0.1, 10] sigma mu back to that interval
                 trial = min(1.0, 1.5 * alpha / _STEP)
@@ -582,7 +618,7 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
             alpha = np.nan
         if not np.isfinite(alpha) or alpha < _STALL_STEP:
             run.reason = "stalled"
-            if polish_at < _POLISH_GAP:  # polished before: once more from the last point
+            if polish_at < _POLISH_GAP and not st.gated:  # polished before: once more from the last point
                 _polish(op, st, y, lam, it, run, row_scale, y_scale, tol, feas_tol)
             break
         if verbose:
@@ -604,14 +640,15 @@ def _row_space(X: np.ndarray) -> np.ndarray | None:
 
 
 def _check_problem(problem) -> None:
-    if getattr(problem, "program", None) != "C-ReLU":
+    if getattr(problem, "program", None) not in ("C-ReLU", "C-GReLU"):
         raise ValueError(
-            f"solver 'ipm' solves C-ReLU problems (ReLUProblem), got {type(problem).__name__}; "
-            "use solver='fista' for GatedReLUProblem"
+            f"solver 'ipm' solves C-ReLU and C-GReLU problems (ReLUProblem, GatedReLUProblem), "
+            f"got {type(problem).__name__}"
         )
     if getattr(problem, "array_data", None) is not None:
+        other = "al" if problem.program == "C-ReLU" else "fista"
         raise ValueError("problem: solver 'ipm' needs NumPy float64 data; this problem holds tensors "
-                         "(use solver='al', or build the problem from NumPy arrays)")
+                         f"(use solver='{other}', or build the problem from NumPy arrays)")
     if getattr(problem, "has_free_terms", False):
         raise ValueError("problem: solver 'ipm' does not handle unpenalized columns or an output offset; "
                          "use a conic solver (e.g. 'clarabel')")
@@ -686,11 +723,13 @@ def solve_ipm(
     # fewer independent rows than features: solve on the row space of X (see the module notes)
     basis = _row_space(op.X)
     solve_op = op if basis is None else MaskedOperator(op.X @ basis, problem.patterns)
+    gated = problem.program == "C-GReLU"
     runs = []
     for k in range(Y.shape[1]):
         runs.append(_solve_output(solve_op, Y[:, k], lam, tol=tol, feas_tol=feas_tol, max_iter=max_iter,
-                                  clock=clock.share(Y.shape[1] - k), history=history, output=k, verbose=verbose))
-    st = _Structure(op)
+                                  clock=clock.share(Y.shape[1] - k), history=history, output=k, verbose=verbose,
+                                  gated=gated))
+    st = _Structure(op, gated)
     for k, run in enumerate(runs):
         if basis is not None:
             # the runs' bounds are those of the program for X V V^T: the reported one is computed with X
@@ -699,6 +738,8 @@ def solve_ipm(
             run.consider(_bound(op, st, Y[:, k], lam, run.u, run.multipliers, nnls=False))
         if relative_gap(_objective(st, Y[:, k], lam, run.u), run.bound) > tol:
             run.consider(_bound(op, st, Y[:, k], lam, run.u, run.multipliers, nnls=True))
+    if gated:
+        return _gated_result(problem, runs, clock=clock, history=history, tol=tol, max_iter=max_iter, verbose=verbose)
     p = problem.p
     dtype = problem.operator.dtype
     V = [run.u[:p].astype(dtype) for run in runs]
@@ -713,4 +754,54 @@ def solve_ipm(
             "mu": [run.mu for run in runs] if multi else runs[0].mu,
             "outer_iterations": [run.iterations for run in runs] if multi else runs[0].iterations,
         },
+    )
+
+
+def _gated_result(problem, runs: list[_OutputRun], *, clock: Deadline, history: History, tol: float, max_iter: int,
+                  verbose: bool) -> SolveResult:
+    """The :class:`SolveResult` of a C-GReLU solve from its outputs' runs (objective and bound summed over outputs)."""
+    multi = problem.y.ndim == 2
+    dtype = problem.operator.dtype
+    U = np.stack([run.u for run in runs]) if multi else runs[0].u
+    weights = U.astype(dtype)
+    objective = problem.objective(weights)
+    lower = float(sum(run.bound for run in runs))
+    rel = relative_gap(objective, lower)
+    iterations = sum(run.iterations for run in runs)
+    elapsed = clock.elapsed()
+    history.record(iterations, objective, lower, 0.0, elapsed)
+    history.data["output"].append(-1)
+    history.data["mu"].append(max(run.mu for run in runs))
+    reasons = {run.reason for run in runs}
+    detail = f"certified relative gap {rel:.2e}"
+    if rel <= tol:
+        status, message = SolveStatus.OPTIMAL, f"{detail} <= tol {tol:.0e}"
+    elif "time_limit" in reasons:
+        status, message = SolveStatus.TIME_LIMIT, f"time limit reached; {detail} > tol {tol:.0e}"
+    elif "max_iter" in reasons:
+        status, message = SolveStatus.MAX_ITERATIONS, f"max_iter={max_iter} reached; {detail} > tol {tol:.0e}"
+    else:
+        status, message = SolveStatus.INACCURATE, f"the steps stalled before the tolerance was met: {detail} > tol {tol:.0e}"
+    if verbose:
+        print(f"ipm: {status.value} after {iterations} iterations, {elapsed:.3g} s; {message}")
+    thetas = [run.theta if run.theta is not None else np.zeros(problem.n) for run in runs]
+    return SolveResult(
+        status=status,
+        weights=weights,
+        objective=objective,
+        lower_bound=lower,
+        gap=objective - lower,
+        relative_gap=rel,
+        iterations=iterations,
+        solve_time=elapsed,
+        solver="ipm",
+        max_violation=0.0,
+        message=message,
+        solver_status=",".join(sorted(reasons)),
+        dual=np.stack(thetas, axis=1) if multi else thetas[0],
+        history=history.data,
+        info={"mu": [run.mu for run in runs] if multi else runs[0].mu,
+              "outer_iterations": [run.iterations for run in runs] if multi else runs[0].iterations},
+        backend=problem.backend,
+        device=problem.device,
     )

@@ -188,7 +188,7 @@ def _method_entry(problem, name: str, ref_objective: float | None, config: Check
 
 
 def _applies(name: str, program: str) -> bool:
-    return name in CONIC_SOLVERS or (name in FIRST_ORDER and FIRST_ORDER[name][0] == program)
+    return name in CONIC_SOLVERS or (name in FIRST_ORDER and program in FIRST_ORDER[name][0])
 
 
 def run_problem(spec: ProblemSpec, config: CheckConfig, config_hash: str = "") -> dict:
