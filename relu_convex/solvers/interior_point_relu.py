@@ -158,7 +158,7 @@ from .cone_scaling import (
     soc_update,
 )
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
-from .result import BestBound, SolveResult, SolveStatus, cone_result, relative_gap
+from .result import BestBound, SolveResult, cone_result, relative_gap
 
 __all__ = ["solve_ipm"]
 
@@ -753,70 +753,23 @@ def solve_ipm(
             run.consider(_bound(op, st, Y[:, k], lam, run.u, run.multipliers, nnls=False))
         if relative_gap(_objective(st, Y[:, k], lam, run.u), run.bound) > tol:
             run.consider(_bound(op, st, Y[:, k], lam, run.u, run.multipliers, nnls=True))
-    if gated:
-        return _gated_result(problem, runs, clock=clock, history=history, tol=tol, max_iter=max_iter, verbose=verbose)
     p = problem.p
     dtype = problem.operator.dtype
-    V = [run.u[:p].astype(dtype) for run in runs]
-    W = [run.u[p:].astype(dtype) for run in runs]
-    weights = (np.stack(V), np.stack(W)) if multi else (V[0], W[0])
+    if gated:
+        U = [run.u.astype(dtype) for run in runs]
+        weights, multipliers = (np.stack(U) if multi else U[0]), None
+    else:
+        V = [run.u[:p].astype(dtype) for run in runs]
+        W = [run.u[p:].astype(dtype) for run in runs]
+        weights = (np.stack(V), np.stack(W)) if multi else (V[0], W[0])
+        multipliers = ([run.multipliers[:p].T for run in runs], [run.multipliers[p:].T for run in runs])
     return cone_result(
-        problem, weights, runs, solver="ipm", clock=clock, history=history, tol=tol, feas_tol=feas_tol,
-        max_iter=max_iter, otherwise="the steps stalled before the tolerances were met",
-        multipliers=([run.multipliers[:p].T for run in runs], [run.multipliers[p:].T for run in runs]),
+        problem, weights, runs, solver="ipm", clock=clock, history=history, tol=tol,
+        feas_tol=None if gated else feas_tol, max_iter=max_iter,
+        otherwise="the steps stalled before the tolerances were met", multipliers=multipliers,
         verbose=verbose, history_extra={"mu": max(run.mu for run in runs)},
         info={
             "mu": [run.mu for run in runs] if multi else runs[0].mu,
             "outer_iterations": [run.iterations for run in runs] if multi else runs[0].iterations,
         },
-    )
-
-
-def _gated_result(problem, runs: list[_OutputRun], *, clock: Deadline, history: History, tol: float, max_iter: int,
-                  verbose: bool) -> SolveResult:
-    """The :class:`SolveResult` of a C-GReLU solve from its outputs' runs (objective and bound summed over outputs)."""
-    multi = problem.y.ndim == 2
-    dtype = problem.operator.dtype
-    U = np.stack([run.u for run in runs]) if multi else runs[0].u
-    weights = U.astype(dtype)
-    objective = problem.objective(weights)
-    lower = float(sum(run.bound for run in runs))
-    rel = relative_gap(objective, lower)
-    iterations = sum(run.iterations for run in runs)
-    elapsed = clock.elapsed()
-    history.record(iterations, objective, lower, 0.0, elapsed)
-    history.data["output"].append(-1)
-    history.data["mu"].append(max(run.mu for run in runs))
-    reasons = {run.reason for run in runs}
-    detail = f"certified relative gap {rel:.2e}"
-    if rel <= tol:
-        status, message = SolveStatus.OPTIMAL, f"{detail} <= tol {tol:.0e}"
-    elif "time_limit" in reasons:
-        status, message = SolveStatus.TIME_LIMIT, f"time limit reached; {detail} > tol {tol:.0e}"
-    elif "max_iter" in reasons:
-        status, message = SolveStatus.MAX_ITERATIONS, f"max_iter={max_iter} reached; {detail} > tol {tol:.0e}"
-    else:
-        status, message = SolveStatus.INACCURATE, f"the steps stalled before the tolerance was met: {detail} > tol {tol:.0e}"
-    if verbose:
-        print(f"ipm: {status.value} after {iterations} iterations, {elapsed:.3g} s; {message}")
-    thetas = [run.theta if run.theta is not None else np.zeros(problem.n) for run in runs]
-    return SolveResult(
-        status=status,
-        weights=weights,
-        objective=objective,
-        lower_bound=lower,
-        gap=objective - lower,
-        relative_gap=rel,
-        iterations=iterations,
-        solve_time=elapsed,
-        solver="ipm",
-        max_violation=0.0,
-        message=message,
-        solver_status=",".join(sorted(reasons)),
-        dual=np.stack(thetas, axis=1) if multi else thetas[0],
-        history=history.data,
-        info={"mu": [run.mu for run in runs] if multi else runs[0].mu,
-              "outer_iterations": [run.iterations for run in runs] if multi else runs[0].iterations},
-        backend=problem.backend,
-        device=problem.device,
     )

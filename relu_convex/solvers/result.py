@@ -69,18 +69,25 @@ def relative_gap(objective: float, lower_bound: float) -> float:
     return 0.0 if gap <= 0 else float("inf")
 
 
-def cone_status(violation: float, feas_tol: float, rel: float, tol: float, reasons: set[str], max_iter: int,
+def cone_status(violation: float, feas_tol: float | None, rel: float, tol: float, reasons: set[str], max_iter: int,
                 otherwise: str) -> tuple[SolveStatus, str]:
-    """Status and message of a C-ReLU solve from its measured violation and certified gap.
+    """Status and message of a solve from its measured cone violation and certified gap.
 
     ``OPTIMAL`` only when both tolerances hold; otherwise the limit that stopped
     some output (``"time_limit"`` or ``"max_iter"`` in ``reasons``) or
-    ``INACCURATE`` with the reason ``otherwise``.
+    ``INACCURATE`` with the reason ``otherwise``. ``feas_tol=None``: a program
+    without cone constraints (C-GReLU), judged by its gap alone.
     """
-    if violation <= feas_tol and rel <= tol:
+    if feas_tol is None:
+        if rel <= tol:
+            return SolveStatus.OPTIMAL, f"certified relative gap {rel:.2e} <= tol {tol:.0e}"
+        detail = f"certified relative gap {rel:.2e} (tol {tol:.0e})"
+    elif violation <= feas_tol and rel <= tol:
         return SolveStatus.OPTIMAL, (f"cone violation {violation:.2e} <= feas_tol {feas_tol:.0e} and "
                                      f"certified relative gap {rel:.2e} <= tol {tol:.0e}")
-    detail = f"cone violation {violation:.2e} (feas_tol {feas_tol:.0e}), certified relative gap {rel:.2e} (tol {tol:.0e})"
+    else:
+        detail = (f"cone violation {violation:.2e} (feas_tol {feas_tol:.0e}), "
+                  f"certified relative gap {rel:.2e} (tol {tol:.0e})")
     if "time_limit" in reasons:
         return SolveStatus.TIME_LIMIT, f"time limit reached; {detail}"
     if "max_iter" in reasons:
@@ -165,21 +172,21 @@ class SolveResult:
         )
 
 
-def cone_result(problem, weights, outputs, *, solver: str, clock, history, tol: float, feas_tol: float, max_iter: int,
-                otherwise: str, multipliers, info: dict, verbose: bool = False, history_extra: dict | None = None,
-                stack=np.stack) -> SolveResult:
-    """The :class:`SolveResult` of a C-ReLU solve ("al", "ipm") from its outputs' runs.
+def cone_result(problem, weights, outputs, *, solver: str, clock, history, tol: float, feas_tol: float | None,
+                max_iter: int, otherwise: str, multipliers, info: dict, verbose: bool = False,
+                history_extra: dict | None = None, stack=np.stack) -> SolveResult:
+    """The :class:`SolveResult` of a solve by outputs ("al", "ipm") from its outputs' runs.
 
-    The objective and the cone violation are measured at ``weights``; the
+    The objective and (C-ReLU) the cone violation are measured at ``weights``; the
     certified bound is the sum of the outputs' bounds (each output is an
     independent problem), the status comes from :func:`cone_status`, and the
     final history row (output ``-1``) records the totals.
 
     Parameters
     ----------
-    problem : ReLUProblem
-    weights : pair of arrays
-        ``(V, W)``, shapes (p, d) or (c, p, d).
+    problem : ReLUProblem or GatedReLUProblem
+    weights : pair of arrays, or array
+        C-ReLU: ``(V, W)``, shapes (p, d) or (c, p, d); C-GReLU: shape (p, d) or (c, p, d).
     outputs : sequence
         One run per output, each with ``bound``, ``theta`` (or None),
         ``iterations`` and ``reason`` (``"converged"``, ``"max_iter"``,
@@ -189,9 +196,9 @@ def cone_result(problem, weights, outputs, *, solver: str, clock, history, tol: 
     history : relu_convex.solvers.options.History
         With an ``"output"`` column; ``history_extra`` gives the final row's other extra columns.
     tol, feas_tol, max_iter, otherwise
-        As in :func:`cone_status`.
-    multipliers : pair of sequences
-        The outputs' cone multipliers ``A``, ``B``, shape (n, p) each.
+        As in :func:`cone_status` (``feas_tol=None`` for C-GReLU).
+    multipliers : pair of sequences, or None
+        The outputs' cone multipliers ``A``, ``B``, shape (n, p) each (None for C-GReLU).
     info : dict
         Solver extras (``info["multipliers"]`` is added).
     stack : callable
@@ -200,7 +207,7 @@ def cone_result(problem, weights, outputs, *, solver: str, clock, history, tol: 
     """
     multi = problem.y.ndim == 2
     objective = problem.objective(weights)
-    violation = problem.constraint_violation(weights)
+    violation = problem.constraint_violation(weights) if problem.program == "C-ReLU" else 0.0
     lower = float(sum(run.bound for run in outputs))
     rel = relative_gap(objective, lower)
     iterations = sum(run.iterations for run in outputs)
@@ -213,7 +220,9 @@ def cone_result(problem, weights, outputs, *, solver: str, clock, history, tol: 
     status, message = cone_status(violation, feas_tol, rel, tol, reasons, max_iter, otherwise)
     if verbose:
         print(f"{solver}: {status.value} after {iterations} iterations, {elapsed:.3g} s; {message}")
-    A, B = multipliers
+    if multipliers is not None:
+        A, B = multipliers
+        info = {"multipliers": (stack(A), stack(B)) if multi else (A[0], B[0]), **info}
     thetas = [run.theta if run.theta is not None else np.zeros(problem.n) for run in outputs]
     return SolveResult(
         status=status,
@@ -230,7 +239,7 @@ def cone_result(problem, weights, outputs, *, solver: str, clock, history, tol: 
         solver_status=",".join(sorted(reasons)),
         dual=np.stack(thetas, axis=1) if multi else thetas[0],
         history=history.data,
-        info={"multipliers": (stack(A), stack(B)) if multi else (A[0], B[0]), **info},
+        info=info,
         backend=problem.backend,
         device=problem.device,
     )
