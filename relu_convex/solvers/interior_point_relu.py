@@ -244,8 +244,10 @@ class _Structure:
 class _Newton:
     r"""The factored reduced system :math:`(\operatorname{blockdiag}(H_j) + \tilde B^\top\tilde B/n)\,dx = r`.
 
-    ``dx`` is the pair ``(du, dt)`` of shapes (2p, d) and (2p,); the blocks
-    :math:`H_j` act on :math:`(t_j, u_j)`.
+    ``dx`` is the pair ``(du, dt)`` of shapes (m, d) and (m,); the blocks
+    :math:`H_j` act on :math:`(t_j, u_j)`. ``zeta`` (m, rows) holds :math:`z_j/s_j`
+    on the cone rows, ``W`` and ``Winv`` (m, d+1, d+1) the cone scalings and, for
+    C-GReLU, ``scaling`` their scaling points and scales ``(w, beta)``.
     """
 
     def __init__(self, st: _Structure, zeta: np.ndarray, W: np.ndarray, Winv: np.ndarray, scaling=None):
