@@ -51,3 +51,15 @@ def test_wrong_solver_for_the_program_exits_2_with_one_line(data, capsys):
     assert code == 2
     assert "solver='al' solves C-ReLU problems" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_ipm_on_the_gated_program_agrees_with_clarabel(data, capsys):
+    common = ("solve", data, "--lam", LAM, "--program", "grelu", "--patterns", 20, "--json")
+    code, out, _ = run(capsys, *common, "--solver", "ipm")
+    assert code == 0
+    record = json.loads(out)
+    assert record["solver"] == "ipm" and record["status"] == "optimal" and record["relative_gap"] <= 1e-6
+    code, out, _ = run(capsys, *common, "--solver", "clarabel", "--tol", 1e-9)
+    reference = json.loads(out)
+    assert record["objective"] == pytest.approx(reference["objective"], rel=1e-5)
+    assert record["lower_bound"] <= reference["objective"] * (1 + 1e-9)
