@@ -297,16 +297,14 @@ class _Newton:
         except np.linalg.LinAlgError:
             R = np.linalg.qr(np.concatenate([np.broadcast_to(np.eye(d + 1), (m, d + 1, d + 1)), Ct], axis=1),
                              mode="r")
-        self.T = np.matmul(np.linalg.inv(R).transpose(0, 2, 1), W)
-        # the uu block of H_j^{-1} is [T_j]_{:, u}^T [T_j]_{:, u} = S_j S_j^T with S_j = R'_j^T from
-        # the QR factorization of [T_j]_{:, u} ((d+1) x d)
-        S = np.linalg.qr(self.T[:, :, 1:], mode="r").transpose(0, 2, 1)  # (m, d, d)
-        # v_i and w_i share the mask D_i: their terms D_i X (S_i S_i^T + S_{p+i} S_{p+i}^T) X^T D_i
-        # combine into (D_i X P_i)(D_i X P_i)^T with P_i P_i^T the sum (R factor of [S_i^T; S_{p+i}^T]),
-        # which halves the columns of F and the n^2 * 2pd flops of F F^T
+        self.T = np.linalg.solve(R.transpose(0, 2, 1), W)  # R_j^{-T} W_j, without forming R_j^{-1}
+        # the uu block of H_j^{-1} is [T_j]_{:, u}^T [T_j]_{:, u}. v_i and w_i share the mask D_i: their
+        # terms D_i X ([T_i]_u^T [T_i]_u + [T_{p+i}]_u^T [T_{p+i}]_u) X^T D_i combine into
+        # (D_i X P_i)(D_i X P_i)^T with P_i^T the R factor of the stacked [[T_i]_u; [T_{p+i}]_u]
+        # ((2d+2) x d), which halves the columns of F and the n^2 * 2pd flops of F F^T
         p = m // 2
-        pair = np.concatenate([S[:p].transpose(0, 2, 1), S[p:].transpose(0, 2, 1)], axis=1)  # (p, 2d, d)
-        P = np.linalg.qr(pair, mode="r").transpose(0, 2, 1)  # (p, d, d)
+        stacked = np.concatenate([self.T[:p, :, 1:], self.T[p:, :, 1:]], axis=1)  # (p, 2d+2, d)
+        P = np.linalg.qr(stacked, mode="r").transpose(0, 2, 1)  # (p, d, d)
         self.chol = _cholesky(self._gram(P))
 
     def _gram(self, P: np.ndarray) -> np.ndarray:
