@@ -47,7 +47,7 @@ an ``n x n`` matrix (memory quadratic in ``n``), so the default stays ``"fista"`
 C-ReLU: ``"ipm"``, the structured interior-point method. It stops on the same certified
 gap and cone violation as ``"al"``, returns a strictly feasible point, and is faster than
 Clarabel on the CVXPY program from small problems up (``validation/RESULTS.md``: median
-0.62x Clarabel's time on the quick suite and 0.32x on the UCI C-ReLU problems;
+0.79x Clarabel's time on the quick suite (0.62-0.67x in other runs) and 0.32x on the UCI C-ReLU problems;
 ``validation/BENCHMARKS.md``: 16.7x faster at n=1000, d=20, p=100). The augmented
 Lagrangian ``"al"`` is slower than both on most problems measured."""
 
