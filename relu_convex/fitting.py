@@ -34,7 +34,7 @@ DEFAULT_SOLVER: dict[str, str] = {"relu": "ipm", "gated": "fista"}
 
 C-GReLU: ``"fista"``. It stops on a certified gap, returns exactly sparse weights,
 warm-starts along regularization paths, and is as fast as Clarabel on small
-problems and far faster on large ones (``validation/RESULTS.md``: median 0.97-1.06x
+problems and far faster on large ones (``validation/RESULTS.md``: median 0.97-1.09x
 Clarabel's time on the quick suite, 0.77x on the UCI problems of at most 100 rows,
 0.53x on the full UCI training splits of up to 1000 rows; ``validation/BENCHMARKS.md``:
 36x faster at n=2000, d=50, p=300). ``"ipm"`` solves C-GReLU too and is faster still
