@@ -212,3 +212,13 @@ def test_second_order_cone_helpers():
     x = lam + alpha * d
     margins = x[:, 0] - np.linalg.norm(x[:, 1:], axis=1)
     assert margins.min() == pytest.approx(0.0, abs=1e-12) and np.all(margins >= -1e-12)
+
+
+@pytest.mark.parametrize("cls, other", [(rc.GatedReLUProblem, "fista"), (rc.ReLUProblem, "al")])
+def test_refuses_a_problem_whose_newton_systems_would_not_fit(cls, other):
+    # n = 15001 rows and more weights than rows: the n x n Woodbury path, about 6.8 GB or more
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((15001, 40))
+    problem = cls(X, rng.standard_normal(15001), rc.activation_patterns(X, rc.sample_gates(40, 400, seed=1)), 1e-3)
+    with pytest.raises(ValueError, match=rf"GB.*MAX_MEMORY_GB.*solver='{other}'"):
+        problem.solve(solver="ipm")

@@ -178,7 +178,7 @@ from .cone_scaling import (
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
 from .result import BestBound, SolveResult, cone_result, relative_gap
 
-__all__ = ["solve_ipm"]
+__all__ = ["solve_ipm", "MAX_MEMORY_GB"]
 
 _STEP = 0.99  # fraction of the largest step to the cone boundary
 _STALL_STEP = 1e-8  # a step this short ends the run (the directions are no longer accurate)
@@ -187,6 +187,24 @@ _CENTERING = 0.5  # the smallest centering parameter of that direction
 _POLISH_GAP = 1e-3  # polish when the certified gap first falls below this, then each 1000-fold drop
 _CORRECTORS = 2  # Gondzio centrality correctors per iteration at most
 _REFINE = 3  # iterative refinement steps per reduced solve at most
+
+MAX_MEMORY_GB = 6.0
+r"""Largest estimated memory (GB) of the Newton system's arrays; a larger problem is refused.
+
+The estimate, in float64 numbers per output: :math:`3n^2 + npd` on the Woodbury
+path (the :math:`n \times n` matrix, its factor, :math:`XX^\top` for C-GReLU, and
+:math:`F`), :math:`nmd + 2(m(d+1))^2` on the direct one (:math:`md < n`:
+:math:`B` and the formed system). At :math:`n = 15000` the Woodbury path needs
+about 5.4 GB. A problem above the limit is refused with a message naming the
+estimate instead of exhausting memory (``"fista"`` and ``"al"`` need memory
+linear in :math:`n`)."""
+
+
+def _memory_gb(n: int, groups: int, d: int, p: int) -> float:
+    """:data:`MAX_MEMORY_GB`'s estimate for ``groups`` groups of ``d`` weights over ``p`` patterns."""
+    if groups * d < n:
+        return 8.0 * (n * groups * d + 2.0 * (groups * (d + 1)) ** 2) / 1e9
+    return 8.0 * (3.0 * n * n + n * p * d) / 1e9
 
 
 class _Structure:
@@ -783,6 +801,13 @@ def solve_ipm(
     basis = _row_space(op.X)
     solve_op = op if basis is None else MaskedOperator(op.X @ basis, problem.patterns)
     gated = problem.program == "C-GReLU"
+    groups = problem.p if gated else 2 * problem.p
+    need = _memory_gb(problem.n, groups, solve_op.d, problem.p)
+    if need > MAX_MEMORY_GB:
+        other = "fista" if gated else "al"
+        raise ValueError(f"problem: solver 'ipm' would need about {need:.1f} GB for its Newton systems "
+                         f"(n={problem.n}, {groups} groups of {solve_op.d} weights), above its limit "
+                         f"MAX_MEMORY_GB={MAX_MEMORY_GB:g}; use solver='{other}' (memory linear in n)")
     runs = []
     for k in range(Y.shape[1]):
         runs.append(_solve_output(solve_op, Y[:, k], lam, tol=tol, feas_tol=feas_tol, max_iter=max_iter,
