@@ -142,7 +142,8 @@ class _ConvexReLUBase(BaseEstimator):
         if not self.penalize_bias:
             options["unpenalized"] = (-1,)
         problem = make_problem(self.model, Xd, Y, masks, float(self.lam), **options)
-        solver = default_solver(self.model, self.solver, free_terms=problem.has_free_terms)
+        solver = default_solver(self.model, self.solver, free_terms=problem.has_free_terms,
+                                shape=(problem.n, problem.d, problem.p))
         result = problem.solve(solver=solver, **solve_options(solver, tol=self.tol, max_iter=self.max_iter))
         if not result.status.has_point:
             raise SolverFailedError(f"{type(self).__name__}.fit: solver {solver!r} returned status {result.status.value}: {result.message}")

@@ -23,6 +23,7 @@ __all__ = [
     "MODELS",
     "check_model",
     "default_solver",
+    "LARGE_PROBLEM_SOLVER",
     "make_problem",
     "solve_options",
     "active_neurons",
@@ -68,17 +69,32 @@ def check_model(model) -> str:
     return model
 
 
-def default_solver(model: str, solver: str | None = None, *, free_terms: bool = False) -> str:
+LARGE_PROBLEM_SOLVER: dict[str, str] = {"relu": "al", "gated": "fista"}
+"""The default instead of ``"ipm"`` for a problem whose Newton systems would not fit
+(:func:`relu_convex.solvers.interior_point_relu.fits_in_memory`): the first-order solver
+of the model, whose memory is linear in the number of samples."""
+
+
+def default_solver(model: str, solver: str | None = None, *, free_terms: bool = False,
+                   shape: tuple[int, int, int] | None = None) -> str:
     """Return ``solver``, or the default when it is ``None``.
 
     The default is the model's entry of :data:`DEFAULT_SOLVER`, or
     :data:`FREE_TERMS_SOLVER` when the program has unpenalized columns or an
-    output offset (``free_terms=True``).
+    output offset (``free_terms=True``). With ``shape = (n, d, p)`` (samples,
+    features with any bias column, patterns), a default ``"ipm"`` whose Newton systems
+    would exceed its memory limit becomes the model's :data:`LARGE_PROBLEM_SOLVER`.
     """
     model = check_model(model)
     if solver is not None:
         return solver
-    return FREE_TERMS_SOLVER if free_terms else DEFAULT_SOLVER[model]
+    name = FREE_TERMS_SOLVER if free_terms else DEFAULT_SOLVER[model]
+    if name == "ipm" and shape is not None:
+        from .solvers.interior_point_relu import fits_in_memory
+
+        if not fits_in_memory(*shape, MODELS[model].program):
+            name = LARGE_PROBLEM_SOLVER[model]
+    return name
 
 
 def make_problem(model: str, X, y, patterns, lam, **options):

@@ -223,10 +223,10 @@ def regularization_path(
     """
     model = check_model(model)
     free = bool(problem_options.get("unpenalized")) or bool(problem_options.get("offset"))
-    solver = default_solver(model, solver, free_terms=free)
     X = check_X(X)
     y = check_y(y, X.shape[0], dtype=X.dtype)
     patterns = check_patterns(patterns, X.shape[0])
+    solver = default_solver(model, solver, free_terms=free, shape=(X.shape[0], X.shape[1], patterns.shape[1]))
     if lams is None:
         lams = lam_grid(lam_max(X, y, patterns, model), num=num, ratio=ratio)
     values = np.atleast_1d(np.asarray(lams, dtype=np.float64))

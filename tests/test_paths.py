@@ -183,3 +183,13 @@ def test_prediction_preconditioned_by_the_stored_factorization_matches_the_facto
     # a store from another lam is not used
     predict_grelu(problem, U0, 0.9 * lam0, factors=factors)
     assert len(solves) == 1
+
+
+def test_default_solver_falls_back_when_ipm_would_not_fit():
+    from relu_convex.fitting import LARGE_PROBLEM_SOLVER, default_solver
+
+    assert default_solver("relu", shape=(200, 6, 30)) == "ipm"
+    # 20000 rows and more weights than rows: ipm's n x n systems would need about 10 GB
+    assert default_solver("relu", shape=(20000, 40, 400)) == LARGE_PROBLEM_SOLVER["relu"] == "al"
+    assert default_solver("gated", shape=(20000, 40, 400)) == "fista"
+    assert default_solver("relu", "ipm", shape=(20000, 40, 400)) == "ipm"  # a named solver is kept

@@ -178,7 +178,7 @@ from .cone_scaling import (
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
 from .result import BestBound, SolveResult, cone_result, relative_gap
 
-__all__ = ["solve_ipm", "MAX_MEMORY_GB"]
+__all__ = ["solve_ipm", "MAX_MEMORY_GB", "fits_in_memory"]
 
 _STEP = 0.99  # fraction of the largest step to the cone boundary
 _STALL_STEP = 1e-8  # a step this short ends the run (the directions are no longer accurate)
@@ -198,6 +198,16 @@ path (the :math:`n \times n` matrix, its factor, :math:`XX^\top` for C-GReLU, an
 about 5.4 GB. A problem above the limit is refused with a message naming the
 estimate instead of exhausting memory (``"fista"`` and ``"al"`` need memory
 linear in :math:`n`)."""
+
+
+def fits_in_memory(n: int, d: int, p: int, program: str) -> bool:
+    """Whether the Newton systems of "ipm" for ``n`` rows, ``d`` features and ``p`` patterns stay within :data:`MAX_MEMORY_GB`.
+
+    ``program`` is ``"C-ReLU"`` or ``"C-GReLU"``; the features count as at most ``n``
+    (the row-space reduction of :func:`solve_ipm`).
+    """
+    groups = p if program == "C-GReLU" else 2 * p
+    return _memory_gb(n, groups, min(d, n), p) <= MAX_MEMORY_GB
 
 
 def _memory_gb(n: int, groups: int, d: int, p: int) -> float:
