@@ -28,7 +28,8 @@ def run(args) -> int:
     cls = ReLUProblem if args.program == "relu" else GatedReLUProblem
     problem = cls(X, y, patterns, lam)
     options = {} if args.tol is None else {"tol": args.tol}
-    result = problem.solve(solver=default_solver(args.program.replace("grelu", "gated"), args.solver), **options)
+    solver = default_solver(args.program.replace("grelu", "gated"), args.solver, shape=(problem.n, problem.d, problem.p))
+    result = problem.solve(solver=solver, **options)
     record = {
         "program": problem.program,
         "n": problem.n,
