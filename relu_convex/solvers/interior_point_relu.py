@@ -194,7 +194,8 @@ r"""Largest estimated memory (GB) of the Newton system's arrays; a larger proble
 The estimate, in float64 numbers per output: :math:`3n^2 + npd` on the Woodbury
 path (the :math:`n \times n` matrix, its factor, :math:`XX^\top` for C-GReLU, and
 :math:`F`), :math:`nmd + 2(m(d+1))^2` on the direct one (:math:`md < n`:
-:math:`B` and the formed system). At :math:`n = 15000` the Woodbury path needs
+:math:`B` and the formed system), plus :math:`mn(d+5)` for C-ReLU's per-group
+products and cone rows. At :math:`n = 15000` the Woodbury path needs
 about 5.4 GB. A problem above the limit is refused with a message naming the
 estimate instead of exhausting memory (``"fista"`` and ``"al"`` need memory
 linear in :math:`n`)."""
@@ -206,15 +207,20 @@ def fits_in_memory(n: int, d: int, p: int, program: str) -> bool:
     ``program`` is ``"C-ReLU"`` or ``"C-GReLU"``; the features count as at most ``n``
     (the row-space reduction of :func:`solve_ipm`).
     """
-    groups = p if program == "C-GReLU" else 2 * p
-    return _memory_gb(n, groups, min(d, n), p) <= MAX_MEMORY_GB
+    gated = program == "C-GReLU"
+    return _memory_gb(n, p if gated else 2 * p, min(d, n), p, cone_rows=not gated) <= MAX_MEMORY_GB
 
 
-def _memory_gb(n: int, groups: int, d: int, p: int) -> float:
-    """:data:`MAX_MEMORY_GB`'s estimate for ``groups`` groups of ``d`` weights over ``p`` patterns."""
+def _memory_gb(n: int, groups: int, d: int, p: int, *, cone_rows: bool) -> float:
+    """:data:`MAX_MEMORY_GB`'s estimate for ``groups`` groups of ``d`` weights over ``p`` patterns.
+
+    With ``cone_rows`` (C-ReLU) the per-group products :math:`C_j^\\top` (``groups * n * (d+1)``
+    numbers) and the cone values and multipliers (a few ``groups * n``) count too.
+    """
+    rows = groups * n * (d + 5.0) if cone_rows else 0.0
     if groups * d < n:
-        return 8.0 * (n * groups * d + 2.0 * (groups * (d + 1)) ** 2) / 1e9
-    return 8.0 * (3.0 * n * n + n * p * d) / 1e9
+        return 8.0 * (n * groups * d + 2.0 * (groups * (d + 1)) ** 2 + rows) / 1e9
+    return 8.0 * (3.0 * n * n + n * p * d + rows) / 1e9
 
 
 class _Structure:
@@ -812,7 +818,7 @@ def solve_ipm(
     solve_op = op if basis is None else MaskedOperator(op.X @ basis, problem.patterns)
     gated = problem.program == "C-GReLU"
     groups = problem.p if gated else 2 * problem.p
-    need = _memory_gb(problem.n, groups, solve_op.d, problem.p)
+    need = _memory_gb(problem.n, groups, solve_op.d, problem.p, cone_rows=not gated)
     if need > MAX_MEMORY_GB:
         other = "fista" if gated else "al"
         raise ValueError(f"problem: solver 'ipm' would need about {need:.1f} GB for its Newton systems "
