@@ -180,11 +180,21 @@ def _against_references(args, problem, X, y, gates, patterns, ours, label: str, 
               f"(pyscnn {ps['time']:.2f} s: {ps['time'] / reach:.1f}x)")
 
 
-def bench_grelu(args, report: dict) -> None:
-    n, d, p, lam = 2000, 50, 300, 1e-3
+INSTANCES = {"C-GReLU": (2000, 50, 300, 1e-3), "C-ReLU": (1000, 20, 100, 1e-3)}
+"""The benchmark instances: ``(n, d, p, lam)`` per program."""
+
+
+def instance(args, program: str):
+    """Problem and data of the ``program`` benchmark instance (``INSTANCES``), after printing its header line."""
+    n, d, p, lam = INSTANCES[program]
     X, y, gates, patterns = planted(n, d, p, args.seed)
-    problem = rc.GatedReLUProblem(X, y, patterns, lam)
-    print(f"\nC-GReLU  n={n} d={d} p={p} lam={lam:g}  (time s, objective, (objective - best lower bound)/objective)")
+    problem = (rc.GatedReLUProblem if program == "C-GReLU" else rc.ReLUProblem)(X, y, patterns, lam)
+    print(f"\n{program}  n={n} d={d} p={p} lam={lam:g}  (time s, objective, (objective - best lower bound)/objective)")
+    return problem, X, y, gates, patterns
+
+
+def bench_grelu(args, report: dict) -> None:
+    problem, X, y, gates, patterns = instance(args, "C-GReLU")
     fista = solve_fista(problem, tol=1e-6, max_iter=100_000)
     fig = {"fista_time": fista.solve_time, "fista_iterations": fista.iterations, "fista_objective": fista.objective,
            "fista_lower_bound": fista.lower_bound, "fista_relative_gap": fista.relative_gap, "fista_status": str(fista.status),
@@ -196,10 +206,7 @@ def bench_grelu(args, report: dict) -> None:
 
 
 def bench_relu(args, report: dict) -> None:
-    n, d, p, lam = 1000, 20, 100, 1e-3
-    X, y, gates, patterns = planted(n, d, p, args.seed)
-    problem = rc.ReLUProblem(X, y, patterns, lam)
-    print(f"\nC-ReLU  n={n} d={d} p={p} lam={lam:g}  (time s, objective, (objective - best lower bound)/objective)")
+    problem, X, y, gates, patterns = instance(args, "C-ReLU")
     al = solve_al(problem, tol=1e-5, feas_tol=1e-6, max_iter=200_000)
     fig = {"al_time": al.solve_time, "al_iterations": al.iterations, "al_objective": al.objective,
            "al_violation": al.max_violation, "al_relative_gap": al.relative_gap, "al_status": str(al.status)}
@@ -219,10 +226,7 @@ def _median_ipm(args, problem, **options):
 
 def bench_grelu_ipm(args, report: dict) -> None:
     """The "ipm" solver on the ``grelu`` instance (tol 1e-6): median of ``--ipm-repeat`` runs, then Clarabel once."""
-    n, d, p, lam = 2000, 50, 300, 1e-3
-    X, y, gates, patterns = planted(n, d, p, args.seed)
-    problem = rc.GatedReLUProblem(X, y, patterns, lam)
-    print(f"\nC-GReLU  n={n} d={d} p={p} lam={lam:g}  (time s, objective, (objective - best lower bound)/objective)")
+    problem, X, y, gates, patterns = instance(args, "C-GReLU")
     ipm, times = _median_ipm(args, problem, tol=1e-6)
     fig = {"ipm_times": times, "ipm_time": ipm.solve_time, "ipm_iterations": ipm.iterations,
            "ipm_objective": ipm.objective, "ipm_relative_gap": ipm.relative_gap, "ipm_status": str(ipm.status)}
@@ -234,10 +238,7 @@ def bench_grelu_ipm(args, report: dict) -> None:
 
 def bench_ipm(args, report: dict) -> None:
     """The "ipm" solver on the ``relu`` instance: median of ``--ipm-repeat`` runs, then Clarabel once."""
-    n, d, p, lam = 1000, 20, 100, 1e-3
-    X, y, gates, patterns = planted(n, d, p, args.seed)
-    problem = rc.ReLUProblem(X, y, patterns, lam)
-    print(f"\nC-ReLU  n={n} d={d} p={p} lam={lam:g}  (time s, objective, (objective - best lower bound)/objective)")
+    problem, X, y, gates, patterns = instance(args, "C-ReLU")
     ipm, times = _median_ipm(args, problem, tol=1e-5, feas_tol=1e-6)
     fig = {"ipm_times": times, "ipm_time": ipm.solve_time, "ipm_iterations": ipm.iterations,
            "ipm_objective": ipm.objective, "ipm_violation": ipm.max_violation,

@@ -44,6 +44,7 @@ from .newton import (
     _masked_forward,
     _MaskedSystem,
     _pcg,
+    masked_hessian_product,
     refine_group_lasso,
     refine_masked_group_lasso,
     refinement_size,
@@ -344,7 +345,7 @@ def predict_grelu(problem, U: np.ndarray, lam_from: float, *, max_size: int = DE
         c, mu = lam_from / norms, 1e-12 * (diagonal / (active.size * d if dense else active.size) + lam_from)
         slope, stored = None, None if factors is None else factors.get(k)
         if stored is not None and stored.lam == lam_from and np.array_equal(stored.groups, active):
-            hessian = functools.partial(_tangent_product, X, M, zbar.reshape(-1, d), c, mu)
+            hessian = functools.partial(masked_hessian_product, X, M, zbar.reshape(-1, d), c, mu)
             slope, _, solved = _pcg(hessian, stored.factor.solve, -zbar, PREDICT_RTOL, PCG_MAX_ITERATIONS)
             slope = slope if solved else None
         if slope is None:
@@ -360,20 +361,6 @@ def predict_grelu(problem, U: np.ndarray, lam_from: float, *, max_size: int = DE
         Z_new[np.einsum("kd,kd->k", Z_new, Z) <= 0.0] = 0.0
         W3[k, active] = Z_new
     return W
-
-
-def _tangent_product(X: np.ndarray, masks: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float,
-                     v: np.ndarray) -> np.ndarray:
-    r""":math:`Hv` for the Newton matrix of :func:`predict_grelu` through the masks (:math:`2nkd` flops), ``v`` of shape (k * d,).
-
-    :math:`H = B^\top B / n + \mathrm{blockdiag}(c_j (I - \bar z_j \bar z_j^\top)) + \mu I` with
-    :math:`B_j = D_j X`: ``masks`` (n, k) as floats, ``zbar`` (k, d) unit rows, ``c`` (k,).
-    """
-    V = v.reshape(zbar.shape)
-    along = np.einsum("kd,kd->k", zbar, V)
-    HV = _masked_adjoint(X, masks, _masked_forward(X, masks, V)) / X.shape[0]
-    HV += (c + mu)[:, None] * V - (c * along)[:, None] * zbar
-    return HV.ravel()
 
 
 PREDICT_RTOL = 1e-6
