@@ -125,6 +125,34 @@ def test_gated_matches_clarabel_and_is_certified(case, outputs):
     assert cert.relative_gap <= 1e-6
 
 
+@pytest.mark.parametrize("lam", [1e-2, 1e-1])
+def test_groups_zero_at_the_optimum_are_returned_exactly_zero(lam):
+    # an interior point leaves them small but nonzero; the dual point shows them inactive and
+    # they are zeroed when the certificate still holds: fista's exact prox zeros agree
+    problem = planted_problem(rc.GatedReLUProblem, 150, 5, 40, lam, bias=True, seed=11)
+    res = problem.solve(solver="ipm")
+    first = problem.solve(solver="fista", tol=1e-10, max_iter=100_000)
+    assert res.status is SolveStatus.OPTIMAL and first.status is SolveStatus.OPTIMAL
+    nonzero = np.any(res.weights != 0.0, axis=1)
+    assert np.array_equal(nonzero, np.any(first.weights != 0.0, axis=1))
+    assert 0 < nonzero.sum() < problem.p
+    assert res.objective == pytest.approx(problem.objective(res.weights), rel=1e-12)
+    assert res.relative_gap <= 1e-6
+
+    # C-ReLU: every zeroed group keeps the point feasible and certified, and the groups the
+    # conic route leaves above 1e-6 of the largest are the nonzero ones, up to a few
+    relu = planted_problem(rc.ReLUProblem, 150, 5, 40, lam, bias=True, seed=11)
+    res = relu.solve(solver="ipm")
+    ref = relu.solve(solver="clarabel", tol=1e-9)
+    assert res.status is SolveStatus.OPTIMAL, res.message
+    assert res.max_violation <= 1e-6 and res.relative_gap <= 1e-6
+    assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+    ours = np.linalg.norm(np.concatenate(res.weights), axis=1)
+    theirs = np.linalg.norm(np.concatenate(ref.weights), axis=1)
+    assert np.count_nonzero(ours == 0.0) > 0
+    assert abs(np.count_nonzero(ours) - np.count_nonzero(theirs > 1e-6 * theirs.max())) <= 0.1 * len(ours)
+
+
 def test_gated_limits_and_fewer_rows_than_features():
     problem = planted_problem(rc.GatedReLUProblem, 60, 5, 20, 1e-4, bias=False, seed=2)
     capped = problem.solve(solver="ipm", max_iter=2)

@@ -187,6 +187,8 @@ _CENTERING = 0.5  # the smallest centering parameter of that direction
 _POLISH_GAP = 1e-3  # polish when the certified gap first falls below this, then each 1000-fold drop
 _CORRECTORS = 2  # Gondzio centrality correctors per iteration at most
 _REFINE = 3  # iterative refinement steps per reduced solve at most
+_INACTIVE_MARGIN = 1e-3  # a group whose dual constraint is this far below lam is zeroed at the end (_zero_inactive)
+_VANISHING_NORM = 1e-6  # so is one below lam whose norm is this fraction of the largest
 
 MAX_MEMORY_GB = 6.0
 r"""Largest estimated memory (GB) of the Newton system's arrays; a larger problem is refused.
@@ -719,6 +721,44 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
     return run
 
 
+def _zero_inactive(st: _Structure, y: np.ndarray, lam: float, run: _OutputRun, tol: float, feas_tol: float) -> None:
+    r"""Set exactly to zero the groups that the dual point shows inactive, if the certificate still holds.
+
+    An interior point leaves the groups that are zero at the optimum small but
+    nonzero (their norms shrink with :math:`\mu`). At :math:`\theta = (y - Bu)/n`
+    the dual constraint value of group :math:`j` is
+    :math:`c_j = \|B_j^\top\theta + G_j^\top z_j\|` (:math:`z_j` its cone
+    multipliers; no cone term for C-GReLU), an upper bound on the exact one. The
+    optimal :math:`\theta` is unique (the loss is strictly convex in the
+    predictions), and a group with :math:`c_j < \lambda` there is zero in every
+    solution. Candidates: the groups with :math:`c_j < (1 - 10^{-3})\lambda`, and
+    those with :math:`c_j < \lambda` whose norm is at most :math:`10^{-6}` of the
+    largest (C-ReLU has many groups whose constraint stays within :math:`10^{-3}`
+    of :math:`\lambda` at the optimum while their weights vanish). Tried in turn:
+    all groups (the zero point, optimal for :math:`\lambda \ge \lambda_{\max}`),
+    all candidates, the candidates of the first kind only; the first point
+    whose objective the run's bound still certifies to ``tol`` (and, for C-ReLU,
+    whose cone violation stays within ``feas_tol``) replaces ``run.u``.
+    Otherwise ``run`` is left as it is.
+    """
+    theta = (y - st.predict(run.u)) / st.n
+    values = np.linalg.norm(st.predict_adjoint(theta) + st.cone_adjoint(run.multipliers), axis=1)
+    row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", st.X, st.X))))
+    y_scale = float(np.max(np.abs(y), initial=0.0))
+    norms = np.linalg.norm(run.u, axis=1)
+    nonzero = norms > 0.0
+    clear = nonzero & (values < (1.0 - _INACTIVE_MARGIN) * lam)
+    vanishing = nonzero & (values < lam) & (norms <= _VANISHING_NORM * float(np.max(norms, initial=0.0)))
+    for inactive in (nonzero, clear | vanishing, clear):
+        if not np.any(inactive):
+            continue
+        u = np.where(inactive[:, None], 0.0, run.u)
+        if (relative_gap(_objective(st, y, lam, u), run.bound) <= tol
+                and (st.gated or _violation(st, u, y_scale, row_scale) <= feas_tol)):
+            run.u = u
+            return
+
+
 def _row_space(X: np.ndarray) -> np.ndarray | None:
     """Orthonormal basis (d, r) of the row space of ``X`` (n, d) when its rank ``r < d``, else None."""
     n, d = X.shape
@@ -838,6 +878,8 @@ def solve_ipm(
             run.consider(_bound(op, st, Y[:, k], lam, run.u, run.multipliers, nnls=False))
         if relative_gap(_objective(st, Y[:, k], lam, run.u), run.bound) > tol:
             run.consider(_bound(op, st, Y[:, k], lam, run.u, run.multipliers, nnls=True))
+        if run.reason == "converged":
+            _zero_inactive(st, Y[:, k], lam, run, tol, feas_tol)
     p = problem.p
     dtype = problem.operator.dtype
     if gated:
