@@ -4,10 +4,10 @@ r"""Model names, default solvers and warm starts shared by the estimators and pa
 ``(V, W)``), ``model="gated"`` is C-GReLU
 (:class:`~relu_convex.problems.GatedReLUProblem`, weights ``U``).
 
-:data:`DEFAULT_SOLVER` is the one place that picks the solver used when none is
-named. Only the first-order solvers (``"al"`` for C-ReLU, ``"fista"`` for
-C-GReLU) accept a warm start (``weights0``); :func:`solve_options` passes it to
-them and to no one else.
+:data:`DEFAULT_SOLVER` (one solve) and :data:`PATH_SOLVER` (regularization paths)
+are the one place that picks the solver used when none is named. Only the
+first-order solvers (``"al"`` for C-ReLU, ``"fista"`` for C-GReLU) accept a warm
+start (``weights0``); :func:`solve_options` passes it to them and to no one else.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .problems import GatedReLUProblem, ReLUProblem
 
 __all__ = [
     "DEFAULT_SOLVER",
+    "PATH_SOLVER",
     "FREE_TERMS_SOLVER",
     "WARM_START_SOLVERS",
     "MODELS",
@@ -30,27 +31,35 @@ __all__ = [
     "zero_weights",
 ]
 
-DEFAULT_SOLVER: dict[str, str] = {"relu": "ipm", "gated": "fista"}
-"""Solver used when none is named, per model.
+DEFAULT_SOLVER: dict[str, str] = {"relu": "ipm", "gated": "ipm"}
+"""Solver used when none is named, per model, for one solve (estimators, ``relu-convex solve``).
 
-C-GReLU: ``"fista"``. It stops on a certified gap, returns exactly sparse weights,
-warm-starts along regularization paths, and is as fast as Clarabel on small
-problems and far faster on large ones (``validation/RESULTS.md``: median 0.97-1.09x
-Clarabel's time on the quick suite, 0.77x on the UCI problems of at most 100 rows,
-0.53x on the full UCI training splits of up to 1000 rows; ``validation/BENCHMARKS.md``:
-36x faster at n=2000, d=50, p=300). ``"ipm"`` solves C-GReLU too and is faster still
-on the problems measured (median 0.30x Clarabel's time on those UCI problems, where it
-agrees with Clarabel on all 437 against fista's 390, with small ``lam`` and many outputs;
-52-87x at n=2000, d=50, p=300), but it does not warm-start, refuses tensors, and factors
-an ``n x n`` matrix (memory quadratic in ``n``), so the default stays ``"fista"``; name
-``solver="ipm"`` for small ``lam`` or many outputs.
+Both models: ``"ipm"``, the structured interior-point method. It stops on a certified
+gap (and, C-ReLU, cone violation), returns exact zeros for the groups its dual point
+shows inactive, and was the fastest and most accurate route on every problem measured:
 
-C-ReLU: ``"ipm"``, the structured interior-point method. It stops on the same certified
-gap and cone violation as ``"al"``, returns a strictly feasible point, and is faster than
-Clarabel on the CVXPY program from small problems up (``validation/RESULTS.md``: median
-0.79x Clarabel's time on the quick suite (0.62-0.67x in other runs) and 0.32x on the UCI C-ReLU problems;
-``validation/BENCHMARKS.md``: 16.7x faster at n=1000, d=20, p=100). The augmented
-Lagrangian ``"al"`` is slower than both on most problems measured."""
+- C-GReLU (``validation/RESULTS.md``): within 1e-5 of Clarabel on all 252 full-size UCI
+  problems (61-500 rows; ``"fista"``: 223) at a median 0.14x Clarabel's time (``"fista"``:
+  0.53x), and on all 437 100-row UCI problems at 0.30x (``"fista"``: 390, 0.77x);
+  ``validation/BENCHMARKS.md``: 52-87x faster than Clarabel at n=2000, d=50, p=300, against
+  36x for ``"fista"``. Measured against ``"fista"`` on planted problems (d=50, p=300 unless
+  stated, ``lam=1e-3``, tol 1e-6): n=1000 0.96 s vs 4.32 s, n=4000 11.4 s vs 45.4 s,
+  n=8000 55.7 s vs 77.1 s; n=3000, d=20: 5.4 s vs 9.3 s.
+- C-ReLU: median 0.79x Clarabel's time on the quick suite and 0.32x on the UCI C-ReLU
+  problems; 16.7x faster than Clarabel at n=1000, d=20, p=100. The augmented Lagrangian
+  ``"al"`` is slower than both on most problems measured.
+
+``"ipm"`` factors an ``n x n`` matrix (memory quadratic in ``n``): a problem whose Newton
+systems would not fit gets :data:`LARGE_PROBLEM_SOLVER` instead. It neither warm-starts
+nor runs on tensors; regularization paths use :data:`PATH_SOLVER`."""
+
+PATH_SOLVER: dict[str, str] = {"relu": "ipm", "gated": "fista"}
+"""Solver of :func:`relu_convex.paths.regularization_path` when none is named, per model.
+
+C-GReLU: ``"fista"``, warm-started from the tangent prediction at the previous point.
+On ``validation/bench_paths.py --model gated`` (n=300, d=9, p=50, 20 values) its warm
+path took 0.12 s, its cold path 0.38 s and ``"ipm"``'s (cold) 0.52 s. C-ReLU: ``"ipm"``
+(cold starts; ``"al"``'s warm starts do not make up for its speed)."""
 
 FREE_TERMS_SOLVER = "clarabel"
 """Solver used when none is named and the program has unpenalized columns or an offset,
@@ -76,19 +85,20 @@ of the model, whose memory is linear in the number of samples."""
 
 
 def default_solver(model: str, solver: str | None = None, *, free_terms: bool = False,
-                   shape: tuple[int, int, int] | None = None) -> str:
+                   shape: tuple[int, int, int] | None = None, path: bool = False) -> str:
     """Return ``solver``, or the default when it is ``None``.
 
-    The default is the model's entry of :data:`DEFAULT_SOLVER`, or
-    :data:`FREE_TERMS_SOLVER` when the program has unpenalized columns or an
-    output offset (``free_terms=True``). With ``shape = (n, d, p)`` (samples,
-    features with any bias column, patterns), a default ``"ipm"`` whose Newton systems
-    would exceed its memory limit becomes the model's :data:`LARGE_PROBLEM_SOLVER`.
+    The default is the model's entry of :data:`DEFAULT_SOLVER` (of :data:`PATH_SOLVER`
+    for a regularization path, ``path=True``), or :data:`FREE_TERMS_SOLVER` when the
+    program has unpenalized columns or an output offset (``free_terms=True``). With
+    ``shape = (n, d, p)`` (samples, features with any bias column, patterns), a default
+    ``"ipm"`` whose Newton systems would exceed its memory limit becomes the model's
+    :data:`LARGE_PROBLEM_SOLVER`.
     """
     model = check_model(model)
     if solver is not None:
         return solver
-    name = FREE_TERMS_SOLVER if free_terms else DEFAULT_SOLVER[model]
+    name = FREE_TERMS_SOLVER if free_terms else (PATH_SOLVER if path else DEFAULT_SOLVER)[model]
     if name == "ipm" and shape is not None:
         from .solvers.interior_point_relu import fits_in_memory
 

@@ -207,7 +207,7 @@ def regularization_path(
         to ``ratio`` times it.
     model : {"relu", "gated"}
     solver : str, optional
-        Any solver name; ``None`` uses :data:`relu_convex.fitting.DEFAULT_SOLVER`.
+        Any solver name; ``None`` uses :data:`relu_convex.fitting.PATH_SOLVER`.
     warm_start : bool
         Start each solve from the previous solution when the solver accepts
         ``weights0`` (and, for ``"al"``, from the previous cone multipliers,
@@ -226,7 +226,7 @@ def regularization_path(
     X = check_X(X)
     y = check_y(y, X.shape[0], dtype=X.dtype)
     patterns = check_patterns(patterns, X.shape[0])
-    solver = default_solver(model, solver, free_terms=free, shape=(X.shape[0], X.shape[1], patterns.shape[1]))
+    solver = default_solver(model, solver, free_terms=free, shape=(X.shape[0], X.shape[1], patterns.shape[1]), path=True)
     if lams is None:
         lams = lam_grid(lam_max(X, y, patterns, model), num=num, ratio=ratio)
     values = np.atleast_1d(np.asarray(lams, dtype=np.float64))

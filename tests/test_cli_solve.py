@@ -28,7 +28,7 @@ def run(capsys, *args):
     return code, out, err
 
 
-@pytest.mark.parametrize("program, expected_solver", [("relu", "ipm"), ("grelu", "fista")])
+@pytest.mark.parametrize("program, expected_solver", [("relu", "ipm"), ("grelu", "ipm")])
 def test_default_solver_per_program_agrees_with_clarabel(data, capsys, program, expected_solver):
     code, out, _ = run(capsys, "solve", data, "--lam", LAM, "--program", program, "--patterns", 20, "--json")
     assert code == 0

@@ -5,7 +5,7 @@ import pytest
 from conftest import make_instance
 
 import relu_convex as rc
-from relu_convex.fitting import DEFAULT_SOLVER, WARM_START_SOLVERS, solve_options
+from relu_convex.fitting import PATH_SOLVER, WARM_START_SOLVERS, solve_options
 from relu_convex.paths import lam_grid, lam_max, regularization_path
 from relu_convex.solvers.polish import predict_grelu
 
@@ -18,7 +18,7 @@ def test_path_certificates_and_sparsity(model):
     path = regularization_path(X, y, P, lams, model=model, tol=1e-9)
     assert len(path) == 4
     np.testing.assert_allclose(path.lams, sorted(lams, reverse=True))
-    assert path.solver == DEFAULT_SOLVER[model]
+    assert path.solver == PATH_SOLVER[model]
     cls = rc.ReLUProblem if model == "relu" else rc.GatedReLUProblem
     for point in path:
         problem = cls(X, y, P, point.lam)
@@ -191,5 +191,9 @@ def test_default_solver_falls_back_when_ipm_would_not_fit():
     assert default_solver("relu", shape=(200, 6, 30)) == "ipm"
     # 20000 rows and more weights than rows: ipm's n x n systems would need about 10 GB
     assert default_solver("relu", shape=(20000, 40, 400)) == LARGE_PROBLEM_SOLVER["relu"] == "al"
-    assert default_solver("gated", shape=(20000, 40, 400)) == "fista"
+    assert default_solver("gated", shape=(20000, 40, 400)) == LARGE_PROBLEM_SOLVER["gated"] == "fista"
+    assert default_solver("gated", shape=(2000, 50, 300)) == "ipm"
+    # paths warm-start fista on C-GReLU whatever the size
+    assert default_solver("gated", shape=(200, 6, 30), path=True) == "fista"
+    assert default_solver("relu", shape=(200, 6, 30), path=True) == "ipm"
     assert default_solver("relu", "ipm", shape=(20000, 40, 400)) == "ipm"  # a named solver is kept

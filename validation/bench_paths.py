@@ -24,7 +24,7 @@ import argparse
 import numpy as np
 
 import relu_convex as rc
-from relu_convex.fitting import DEFAULT_SOLVER, WARM_START_SOLVERS
+from relu_convex.fitting import PATH_SOLVER, WARM_START_SOLVERS
 from relu_convex.paths import lam_grid, lam_max, regularization_path
 
 
@@ -41,7 +41,7 @@ def make_data(n: int, d: int, p: int, seed: int):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=("relu", "gated"), default="gated")
-    parser.add_argument("--solver", default=None, help="any solver name (default: relu_convex.fitting.DEFAULT_SOLVER)")
+    parser.add_argument("--solver", default=None, help="any solver name (default: relu_convex.fitting.PATH_SOLVER)")
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--d", type=int, default=8)
     parser.add_argument("--p", type=int, default=50)
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
                              "(the machine's other load only ever adds time)")
     parser.add_argument("--verbose", action="store_true", help="print both paths point by point")
     args = parser.parse_args(argv)
-    solver = args.solver or DEFAULT_SOLVER[args.model]
+    solver = args.solver or PATH_SOLVER[args.model]
 
     X, y, patterns = make_data(args.n, args.d, args.p, args.seed)
     grid = lam_grid(lam_max(X, y, patterns, args.model), args.num, args.ratio)

@@ -14,8 +14,9 @@ def add_parser(sub) -> None:
     add_data_arguments(p)
     p.add_argument("--program", choices=["relu", "grelu"], default="relu", help="C-ReLU (default) or C-GReLU")
     p.add_argument("--solver", default=None,
-                   help="clarabel, ecos, scs, mosek, fista (C-GReLU), al (C-ReLU) or ipm (both); default: ipm for C-ReLU, "
-                        "fista for C-GReLU (relu_convex.fitting.DEFAULT_SOLVER)")
+                   help="clarabel, ecos, scs, mosek, fista (C-GReLU), al (C-ReLU) or ipm (both); default: ipm "
+                        "(al / fista when its Newton systems would not fit in memory; "
+                        "relu_convex.fitting.DEFAULT_SOLVER)")
     p.add_argument("--tol", type=float, default=None, help="solver tolerance")
     p.add_argument("--save-network", metavar="FILE", help="write the equivalent network (W1, w2) to a .npz file")
 
