@@ -25,6 +25,8 @@ __all__ = [
     "check_model",
     "default_solver",
     "LARGE_PROBLEM_SOLVER",
+    "GATED_IPM_MAX_RATIO",
+    "ipm_work_ratio",
     "make_problem",
     "solve_options",
     "active_neurons",
@@ -49,8 +51,9 @@ shows inactive, and was the fastest and most accurate route on every problem mea
   problems; 16.7x faster than Clarabel at n=1000, d=20, p=100. The augmented Lagrangian
   ``"al"`` is slower than both on most problems measured.
 
-``"ipm"`` factors an ``n x n`` matrix (memory quadratic in ``n``): a problem whose Newton
-systems would not fit gets :data:`LARGE_PROBLEM_SOLVER` instead. It neither warm-starts
+``"ipm"`` factors an ``n x n`` matrix (memory quadratic in ``n``, work cubic): a problem
+whose Newton systems would not fit, or a C-GReLU problem large enough for ``"fista"`` to
+be the faster (:data:`GATED_IPM_MAX_RATIO`), gets :data:`LARGE_PROBLEM_SOLVER` instead. It neither warm-starts
 nor runs on tensors; regularization paths use :data:`PATH_SOLVER`."""
 
 PATH_SOLVER: dict[str, str] = {"relu": "ipm", "gated": "fista"}
@@ -80,8 +83,31 @@ def check_model(model) -> str:
 
 LARGE_PROBLEM_SOLVER: dict[str, str] = {"relu": "al", "gated": "fista"}
 """The default instead of ``"ipm"`` for a problem whose Newton systems would not fit
-(:func:`relu_convex.solvers.interior_point_relu.fits_in_memory`): the first-order solver
-of the model, whose memory is linear in the number of samples."""
+(:func:`relu_convex.solvers.interior_point_relu.fits_in_memory`), and for a C-GReLU
+problem whose :func:`ipm_work_ratio` exceeds :data:`GATED_IPM_MAX_RATIO`: the
+first-order solver of the model, whose memory and work per iteration are linear in the
+number of samples."""
+
+GATED_IPM_MAX_RATIO = 2000.0
+"""Largest :func:`ipm_work_ratio` at which ``"ipm"`` stays the C-GReLU default.
+
+Measured ipm / fista times (``validation/bench_fast_solvers.py --parts grelu-sizes``,
+tol 1e-6): 0.23 at ratio 42 (n=1000, d=50, p=300), 0.25 at 436 (n=4000), 0.54 at 650
+(n=3000, d=20), 0.76 at 1582 (n=8000, d=50, p=300): the trend crosses 1 near 2000."""
+
+
+def ipm_work_ratio(n: int, d: int, p: int) -> float:
+    r"""Work of one C-GReLU ``"ipm"`` iteration over that of one ``"fista"`` product, :math:`n d p`.
+
+    ipm's Newton system is the :math:`n \times n` Woodbury matrix when the
+    :math:`m = pd` weights outnumber the samples (:math:`n^2 p` to form, :math:`n^3/3`
+    to factor), else the :math:`m \times m` normal matrix (:math:`n m^2 + m^3/3`);
+    ``d`` counts at most ``n`` (ipm's row-space reduction).
+    """
+    d = min(d, n)
+    m = p * d
+    work = n * n * p + n**3 / 3.0 if m >= n else n * m * m + m**3 / 3.0
+    return work / max(n * d * p, 1)
 
 
 def default_solver(model: str, solver: str | None = None, *, free_terms: bool = False,
@@ -92,7 +118,8 @@ def default_solver(model: str, solver: str | None = None, *, free_terms: bool = 
     for a regularization path, ``path=True``), or :data:`FREE_TERMS_SOLVER` when the
     program has unpenalized columns or an output offset (``free_terms=True``). With
     ``shape = (n, d, p)`` (samples, features with any bias column, patterns), a default
-    ``"ipm"`` whose Newton systems would exceed its memory limit becomes the model's
+    ``"ipm"`` whose Newton systems would exceed its memory limit, or (C-GReLU) whose
+    :func:`ipm_work_ratio` exceeds :data:`GATED_IPM_MAX_RATIO`, becomes the model's
     :data:`LARGE_PROBLEM_SOLVER`.
     """
     model = check_model(model)
@@ -102,7 +129,8 @@ def default_solver(model: str, solver: str | None = None, *, free_terms: bool = 
     if name == "ipm" and shape is not None:
         from .solvers.interior_point_relu import fits_in_memory
 
-        if not fits_in_memory(*shape, MODELS[model].program):
+        too_slow = model == "gated" and ipm_work_ratio(*shape) > GATED_IPM_MAX_RATIO
+        if too_slow or not fits_in_memory(*shape, MODELS[model].program):
             name = LARGE_PROBLEM_SOLVER[model]
     return name
 

@@ -193,6 +193,13 @@ def test_default_solver_falls_back_when_ipm_would_not_fit():
     assert default_solver("relu", shape=(20000, 40, 400)) == LARGE_PROBLEM_SOLVER["relu"] == "al"
     assert default_solver("gated", shape=(20000, 40, 400)) == LARGE_PROBLEM_SOLVER["gated"] == "fista"
     assert default_solver("gated", shape=(2000, 50, 300)) == "ipm"
+    # C-GReLU large enough for fista to be the faster (ipm's work per iteration grows as n^3)
+    from relu_convex.fitting import GATED_IPM_MAX_RATIO, ipm_work_ratio
+
+    assert ipm_work_ratio(10000, 50, 300) > GATED_IPM_MAX_RATIO >= ipm_work_ratio(8000, 50, 300)
+    assert default_solver("gated", shape=(10000, 50, 300)) == "fista"
+    assert default_solver("gated", shape=(8000, 50, 300)) == "ipm"
+    assert default_solver("relu", shape=(10000, 5, 40)) == "ipm"  # the work rule is C-GReLU's only
     # paths warm-start fista on C-GReLU whatever the size
     assert default_solver("gated", shape=(200, 6, 30), path=True) == "fista"
     assert default_solver("relu", shape=(200, 6, 30), path=True) == "ipm"

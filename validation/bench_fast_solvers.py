@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--parts", default="grelu,relu,memory,periter",
-                    help="comma-separated: grelu, grelu-ipm, relu, ipm, memory, periter")
+                    help="comma-separated: grelu, grelu-ipm, grelu-sizes, relu, ipm, memory, periter")
     ap.add_argument("--ipm-repeat", type=int, default=3, help="runs of the ipm part (the median is reported)")
     ap.add_argument("--threads", type=int, default=None, help="BLAS/OpenMP threads (set before numpy loads)")
     ap.add_argument("--pyscnn-python", default=None, help="python of a venv with pyscnn installed (skip pyscnn if absent)")
@@ -236,6 +236,34 @@ def bench_grelu_ipm(args, report: dict) -> None:
     report["grelu_ipm"] = fig
 
 
+GRELU_SIZES = ((1000, 50, 300), (4000, 50, 300), (8000, 50, 300), (3000, 20, 300))
+"""(n, d, p) of the ``grelu-sizes`` part: planted C-GReLU problems, lam = 1e-3."""
+
+
+def bench_grelu_sizes(args, report: dict) -> None:
+    """"ipm" against "fista" (tol 1e-6 each, no Clarabel) on larger C-GReLU problems (``GRELU_SIZES``).
+
+    The figures behind the default solver of single C-GReLU solves
+    (``relu_convex.fitting.DEFAULT_SOLVER``): ipm's cost grows as ``n^2 p + n^3`` per
+    iteration, fista's as ``n d p``, so the ratio says up to which size ipm is the faster.
+    """
+    print("\nC-GReLU, ipm against fista at larger n (lam=1e-3, tol 1e-6; time s, status, certified gap)")
+    rows = []
+    for n, d, p in GRELU_SIZES:
+        X, y, _, patterns = planted(n, d, p, args.seed)
+        problem = rc.GatedReLUProblem(X, y, patterns, 1e-3)
+        ipm = solve_ipm(problem, tol=1e-6)
+        fista = solve_fista(problem, tol=1e-6, max_iter=100_000)
+        rows.append({"n": n, "d": d, "p": p, "ipm_time": ipm.solve_time, "ipm_status": str(ipm.status),
+                     "ipm_relative_gap": ipm.relative_gap, "fista_time": fista.solve_time,
+                     "fista_status": str(fista.status), "fista_relative_gap": fista.relative_gap,
+                     "ratio": ipm.solve_time / fista.solve_time})
+        print(f"  n={n:5d} d={d} p={p}: ipm {ipm.solve_time:7.2f} s {ipm.status} {ipm.relative_gap:.1e} | "
+              f"fista {fista.solve_time:7.2f} s {fista.status} {fista.relative_gap:.1e} | "
+              f"ipm/fista {ipm.solve_time / fista.solve_time:.2f}", flush=True)
+    report["grelu_sizes"] = rows
+
+
 def bench_ipm(args, report: dict) -> None:
     """The "ipm" solver on the ``relu`` instance: median of ``--ipm-repeat`` runs, then Clarabel once."""
     problem, X, y, gates, patterns = instance(args, "C-ReLU")
@@ -326,7 +354,8 @@ def main() -> None:
         memory_child(*(int(v) for v in args.memory_child))
         return
     parts = [s.strip() for s in args.parts.split(",") if s.strip()]
-    benches = {"grelu": bench_grelu, "grelu-ipm": bench_grelu_ipm, "relu": bench_relu, "ipm": bench_ipm,
+    benches = {"grelu": bench_grelu, "grelu-ipm": bench_grelu_ipm, "grelu-sizes": bench_grelu_sizes,
+               "relu": bench_relu, "ipm": bench_ipm,
                "memory": bench_memory,
                "periter": bench_periter}
     unknown = set(parts) - set(benches)
