@@ -37,24 +37,25 @@ DEFAULT_SOLVER: dict[str, str] = {"relu": "ipm", "gated": "ipm"}
 """Solver used when none is named, per model, for one solve (estimators, ``relu-convex solve``).
 
 Both models: ``"ipm"``, the structured interior-point method. It stops on a certified
-gap (and, C-ReLU, cone violation), returns exact zeros for the groups its dual point
-shows inactive, and was the fastest and most accurate route on every problem measured:
+gap (and, C-ReLU, cone violation) and returns exact zeros for the groups its dual point
+shows inactive. Measured:
 
 - C-GReLU (``validation/RESULTS.md``): within 1e-5 of Clarabel on all 252 full-size UCI
   problems (61-500 rows; ``"fista"``: 223) at a median 0.14x Clarabel's time (``"fista"``:
   0.53x), and on all 437 100-row UCI problems at 0.30x (``"fista"``: 390, 0.77x);
   ``validation/BENCHMARKS.md``: 52-87x faster than Clarabel at n=2000, d=50, p=300, against
-  36x for ``"fista"``. Measured against ``"fista"`` on planted problems (d=50, p=300 unless
-  stated, ``lam=1e-3``, tol 1e-6): n=1000 0.96 s vs 4.32 s, n=4000 11.4 s vs 45.4 s,
-  n=8000 55.7 s vs 77.1 s; n=3000, d=20: 5.4 s vs 9.3 s.
+  36x for ``"fista"``, and 0.23-0.76x ``"fista"``'s time on planted problems up to n=8000
+  (``bench_fast_solvers.py --parts grelu-sizes``). Not everywhere: on the 20 tiny solves
+  of the default ``validation/bench_paths.py --model gated`` instance (n=300, d=9, p=50)
+  cold ``"fista"`` took 0.38 s in all against ipm's 0.52 s.
 - C-ReLU: median 0.79x Clarabel's time on the quick suite and 0.32x on the UCI C-ReLU
   problems; 16.7x faster than Clarabel at n=1000, d=20, p=100. The augmented Lagrangian
   ``"al"`` is slower than both on most problems measured.
 
 ``"ipm"`` factors an ``n x n`` matrix (memory quadratic in ``n``, work cubic): a problem
 whose Newton systems would not fit, or a C-GReLU problem large enough for ``"fista"`` to
-be the faster (:data:`GATED_IPM_MAX_RATIO`), gets :data:`LARGE_PROBLEM_SOLVER` instead. It neither warm-starts
-nor runs on tensors; regularization paths use :data:`PATH_SOLVER`."""
+be the faster (:data:`GATED_IPM_MAX_RATIO`), gets :data:`LARGE_PROBLEM_SOLVER` instead.
+It neither warm-starts nor runs on tensors; regularization paths use :data:`PATH_SOLVER`."""
 
 PATH_SOLVER: dict[str, str] = {"relu": "ipm", "gated": "fista"}
 """Solver of :func:`relu_convex.paths.regularization_path` when none is named, per model.
