@@ -67,7 +67,7 @@ import numpy as np
 
 from ..cones import relative_violation
 from ..data import to_host
-from ..duality import DualBound, relu_cone_multipliers, relu_constraint_values, relu_multiplier_bound, scaled_dual_bound
+from ..duality import DualBound, relu_constraint_values, relu_multiplier_bound, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayAugmentedPart
 from .options import Deadline, History, check_flag, check_run_options, check_tol
@@ -461,11 +461,7 @@ class _Refiner:
             bound = _point_bound(op, y, lam, refined, run.multipliers, nnls=True)
             run.consider(bound)
             if violation <= feas_tol and relative_gap(_objective(op, y, lam, refined), bound.value) <= tol:
-                # the loop ends here: no products of the refined point are needed. The
-                # multipliers returned are the exact (NNLS) ones of the refined point, which
-                # certify it, rather than the last augmented-Lagrangian update
-                theta = (np.asarray(y, dtype=np.float64) - op.forward(refined[:op.p] - refined[op.p:])) / op.n
-                run.multipliers = np.stack(relu_cone_multipliers(op, theta)).astype(op.dtype)
+                # the loop ends here: no products of the refined point are needed
                 run.x, run.products, run.done, run.reason = refined.astype(op.dtype), None, True, "converged"
                 return True
             return False
