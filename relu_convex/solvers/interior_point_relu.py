@@ -252,6 +252,11 @@ class _Structure:
         self.pred_weights = self.group_masks * self.sigma  # (n, m): sigma_j [D_j]_kk
 
     @functools.cached_property
+    def row_scale(self) -> float:
+        """:math:`\\max_k \\|x_k\\|`, the data scale of the relative cone violation."""
+        return float(np.sqrt(np.max(np.einsum("nd,nd->n", self.X, self.X))))
+
+    @functools.cached_property
     def gram(self) -> np.ndarray:
         """:math:`XX^\\top`, shape (n, n) (C-GReLU's Newton matrices; formed when first needed)."""
         return self.X @ self.X.T
@@ -623,7 +628,7 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
     st = _Structure(op, gated)
     n, m = st.n, st.m
     degree = m * st.rows + m
-    row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", st.X, st.X))))
+    row_scale = st.row_scale
     y_scale = float(np.max(np.abs(y))) if y.size else 0.0
     it = _initial_point(st, y, lam)
     run = _OutputRun(it.u.copy(), it.z_lin.copy())
@@ -743,7 +748,7 @@ def _zero_inactive(st: _Structure, y: np.ndarray, lam: float, run: _OutputRun, t
     """
     theta = (y - st.predict(run.u)) / st.n
     values = np.linalg.norm(st.predict_adjoint(theta) + st.cone_adjoint(run.multipliers), axis=1)
-    row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", st.X, st.X))))
+    row_scale = st.row_scale
     y_scale = float(np.max(np.abs(y), initial=0.0))
     norms = np.linalg.norm(run.u, axis=1)
     nonzero = norms > 0.0
