@@ -79,7 +79,8 @@ class ConstraintMax:
 
 
 def relu_constraint_max(
-    op: MaskedOperator, theta: np.ndarray, *, rounds: int = 30, chunk: int = 2048, top: int = 16
+    op: MaskedOperator, theta: np.ndarray, *, rounds: int = 30, chunk: int = 2048, top: int = 16,
+    floor: float | None = None,
 ) -> ConstraintMax:
     r"""Return the largest C-ReLU dual constraint value, solving as few NNLS problems as possible.
 
@@ -94,6 +95,12 @@ def relu_constraint_max(
         Patterns processed per block (memory ``n * chunk`` floats).
     top : int
         How many of the largest patterns to report.
+    floor : float, optional
+        Also value exactly the patterns above ``floor`` (e.g. :math:`\lambda`,
+        to find the violated constraints of a restricted program), the largest
+        first, until ``top`` of them are known: a signed problem is then
+        pruned only when its upper bound is at most ``min(L, floor)``. The
+        maximum is found as without it.
 
     Returns
     -------
@@ -111,7 +118,11 @@ def relu_constraint_max(
     R = np.vstack([G, -G])
     state = _FirstRound(MT, Xn, norms, theta, G, gn, R, chunk)
     lower = state.lower
-    active = np.flatnonzero(~state.inside & (np.linalg.norm(R, axis=1) > lower))
+
+    def prune_at() -> float:
+        return lower if floor is None else min(lower, floor)
+
+    active = np.flatnonzero(~state.inside & (np.linalg.norm(R, axis=1) > prune_at()))
     for r in range(rounds):
         # few problems left, or projections no longer settling them: exact solves are cheaper
         if active.size <= _FEW:
@@ -120,7 +131,7 @@ def relu_constraint_max(
         inside, lows = _pocs_round(MT, Xn, G, R, active, chunk)
         lower = max(lower, float(np.max(lows, initial=-np.inf)))
         active = active[~inside]
-        active = active[np.linalg.norm(R[active], axis=1) > lower]
+        active = active[np.linalg.norm(R[active], axis=1) > prune_at()]
         if r >= 1 and active.size > 0.8 * before:
             break
     exact = state.exact
@@ -128,9 +139,9 @@ def relu_constraint_max(
     upper[:p][exact] = gn[exact]
     upper[p:][exact] = gn[exact]
     solved: set[int] = set()
-    n_solves = 0
+    n_solves, above = 0, set() if floor is None else set(np.flatnonzero(exact & (gn > floor)).tolist())
     for j in np.argsort(-upper):
-        if upper[j] <= lower:
+        if upper[j] <= lower and (floor is None or upper[j] <= floor or len(above) >= top):
             break
         i = int(j % p)
         if exact[i]:
@@ -140,6 +151,8 @@ def relu_constraint_max(
         value = float(np.linalg.norm(g + Bn.T @ unit_polar_multipliers(Bn, g)))
         upper[j] = min(upper[j], value)
         lower = max(lower, upper[j])
+        if floor is not None and upper[j] > floor:
+            above.add(i)
         solved.add(i)
         n_solves += 1
     per_pattern = np.maximum(upper[:p], upper[p:])

@@ -63,3 +63,21 @@ def test_ipm_on_the_gated_program_agrees_with_clarabel(data, capsys):
     reference = json.loads(out)
     assert record["objective"] == pytest.approx(reference["objective"], rel=1e-5)
     assert record["lower_bound"] <= reference["objective"] * (1 + 1e-9)
+
+
+def test_working_set_on_the_exact_pattern_set_agrees_with_the_full_solve(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((25, 2))
+    path = tmp_path / "plane.npz"
+    np.savez(path, X=X, y=np.maximum(X @ [1.0, -1.0] + 0.5, 0.0) - 0.3 * X[:, 0])
+    common = ("solve", path, "--lam", LAM, "--patterns", "exact", "--json", "--solver", "clarabel", "--tol", 1e-9)
+    code, out, _ = run(capsys, *common, "--working-set")
+    assert code == 0
+    record = json.loads(out)
+    assert record["status"] == "optimal" and record["working_set_sizes"][-1] < record["patterns"]
+    code, out, _ = run(capsys, *common)
+    reference = json.loads(out)
+    assert "working_set_sizes" not in reference
+    assert record["objective"] == pytest.approx(reference["objective"], rel=1e-6)
+    assert record["lower_bound"] <= reference["objective"] * (1 + 1e-9)
+    assert reference["lower_bound"] <= record["objective"] * (1 + 1e-9)

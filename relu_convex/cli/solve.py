@@ -18,6 +18,9 @@ def add_parser(sub) -> None:
                         "(al / fista when its Newton systems would not fit in memory; "
                         "relu_convex.fitting.DEFAULT_SOLVER)")
     p.add_argument("--tol", type=float, default=None, help="solver tolerance")
+    p.add_argument("--working-set", action="store_true",
+                   help="solve over growing subsets of the patterns and certify over all of them "
+                        "(fast when the patterns far outnumber the samples, e.g. --patterns exact)")
     p.add_argument("--save-network", metavar="FILE", help="write the equivalent network (W1, w2) to a .npz file")
 
 
@@ -29,6 +32,8 @@ def run(args) -> int:
     cls = ReLUProblem if args.program == "relu" else GatedReLUProblem
     problem = cls(X, y, patterns, lam)
     options = {} if args.tol is None else {"tol": args.tol}
+    if args.working_set:
+        options["working_set"] = True
     solver = default_solver(args.program.replace("grelu", "gated"), args.solver, shape=(problem.n, problem.d, problem.p))
     result = problem.solve(solver=solver, **options)
     record = {
@@ -48,6 +53,8 @@ def run(args) -> int:
         "solve_time": result.solve_time,
         "message": result.message,
     }
+    if "working_set" in result.info:
+        record["working_set_sizes"] = result.info["working_set"]["sizes"]
     if result.weights is not None:
         net = problem.to_network(result.weights)
         record["network_width"] = net.width

@@ -11,6 +11,8 @@ structured interior-point method ``"ipm"``
 
 from __future__ import annotations
 
+import numpy as np
+
 from .interior_point import CONIC_SOLVERS, OPEN_SOLVERS, check_mosek, solve_conic
 from .result import SolveResult, SolveStatus
 
@@ -40,7 +42,10 @@ def solve(problem, solver: str = "clarabel", **options) -> SolveResult:
         One of :func:`available_solvers` (case-insensitive).
     **options
         Passed to the solver: ``tol``, ``max_iter``, ``time_limit``,
-        ``verbose`` and solver-specific options.
+        ``verbose`` and solver-specific options. ``working_set=True`` solves
+        over growing subsets of the patterns and certifies over all of them
+        (:func:`~relu_convex.solvers.working_set.solve_working_set`; its
+        ``initial_size`` and ``max_rounds`` may be given too).
 
     Raises
     ------
@@ -52,6 +57,15 @@ def solve(problem, solver: str = "clarabel", **options) -> SolveResult:
     if not isinstance(solver, str):
         raise TypeError(f"solver must be a string, one of {available_solvers(problem)}, got {type(solver).__name__}")
     name = solver.lower()
+    working_set = options.pop("working_set", False)
+    if not isinstance(working_set, (bool, np.bool_)):
+        raise TypeError(f"working_set must be True or False, got {working_set!r}")
+    if working_set:
+        if name not in CONIC_SOLVERS and name not in FIRST_ORDER:
+            raise ValueError(f"solver={solver!r} is unknown; expected one of {available_solvers(problem)}")
+        from .working_set import solve_working_set
+
+        return solve_working_set(problem, name, **options)
     if name in CONIC_SOLVERS:
         return solve_conic(problem, name, **options)
     if name in FIRST_ORDER:

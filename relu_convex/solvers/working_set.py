@@ -1,0 +1,275 @@
+r"""Working sets: solve over a few patterns, certify over all of them, grow.
+
+At an optimum of either program most groups are zero when the patterns far
+outnumber the samples (an optimal network needs at most :math:`n + 1` neurons;
+the exact pattern set of :func:`relu_convex.enumerate_patterns` has
+:math:`O(n^{r-1})` patterns for data of rank :math:`r`). A solver then spends
+its time on groups that end at zero. The working-set strategy (column
+generation, as in the working-set solvers of skglm and celer) solves the same
+program restricted to a subset :math:`S` of the patterns, lifts the solution
+to all patterns (zero blocks outside :math:`S`) and prices the others by the
+dual constraints at the residual :math:`\theta = (y - \hat y)/n`:
+
+.. math::
+
+    \text{C-GReLU:}\ \|X^\top D_i \theta\| \le \lambda, \qquad
+    \text{C-ReLU:}\ \max_{u \in K_i,\, \|u\| \le 1} |\theta^\top D_i X u| \le \lambda .
+
+A lifted point is feasible for the full program and has the same objective;
+if no pattern outside :math:`S` violates its constraint, the dual point that
+certifies the restricted solve certifies the full one (its scaling into the
+dual feasible set is unchanged), so the restricted solver's verdict carries
+over. Otherwise the most violated patterns join :math:`S` (at most as many as
+the solution has significant blocks, at least ``initial_size``) and the restricted program is solved again,
+warm-started where the solver allows it (``"fista"``: the weights; ``"al"``:
+the weights and the cone multipliers). The set only grows, so the loop ends,
+at the latest when :math:`S` holds every pattern.
+
+Every result is judged by the certificate over *all* patterns
+(:func:`relu_convex.certificates.certify_weights`): the lower bound, gap and
+status of the returned :class:`~relu_convex.solvers.SolveResult` are those of
+the full program, never of a restricted one.
+
+Pricing. C-GReLU values cost one product with all patterns. C-ReLU values
+need an NNLS problem each; :func:`relu_convex.constraint_max.relu_constraint_max`
+with ``floor`` :math:`= \lambda` brackets them all cheaply and values exactly,
+the largest first, only the patterns that can violate, until it knows as many
+violators as the set may gain (and always the maximizer, which guarantees
+progress while any constraint is violated).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..constraint_max import relu_constraint_max
+from ..duality import grelu_constraint_values
+from .options import check_max_iter
+from .result import SolveResult, SolveStatus
+
+__all__ = ["solve_working_set", "INITIAL_SIZE", "VIOLATION_TOL"]
+
+INITIAL_SIZE = 16
+"""Patterns in the first working set (with the support of ``weights0``, if given)."""
+
+SIGNIFICANT = 1e-6
+"""Blocks below this fraction of the largest do not count as active when sizing the next set."""
+
+VIOLATION_TOL = 1e-9
+r"""A pattern violates its dual constraint when its value exceeds :math:`\lambda (1 + \text{VIOLATION\_TOL})`."""
+
+
+def _restrict(problem, columns: np.ndarray):
+    """The same program over the patterns ``columns`` (sorted indices)."""
+    return type(problem)(problem.X, problem.y, problem.patterns[:, columns], problem.lam)
+
+
+def _lift(problem, weights, columns: np.ndarray):
+    """Weights of the restricted program as weights of ``problem`` (zero blocks elsewhere)."""
+
+    def one(a):
+        a = np.asarray(a)
+        full = np.zeros(a.shape[:-2] + (problem.p, a.shape[-1]), dtype=a.dtype)
+        full[..., columns, :] = a
+        return full
+
+    return tuple(one(a) for a in weights) if isinstance(weights, tuple) else one(weights)
+
+
+def _take(weights, columns: np.ndarray):
+    """The blocks ``columns`` of weights over all patterns (arrays of shape (..., p, d))."""
+    return tuple(np.asarray(a)[..., columns, :] for a in weights) if isinstance(weights, tuple) else np.asarray(weights)[..., columns, :]
+
+
+def _lift_multipliers(problem, multipliers, columns: np.ndarray):
+    """Cone multipliers ``(A, B)`` of shape (..., n, |S|) as multipliers over all patterns."""
+
+    def one(a):
+        a = np.asarray(a)
+        full = np.zeros(a.shape[:-1] + (problem.p,), dtype=a.dtype)
+        full[..., columns] = a
+        return full
+
+    return tuple(one(a) for a in multipliers)
+
+
+def _support(weights, significant: bool = False) -> np.ndarray:
+    """Patterns with a nonzero block (in any output and either of ``V``, ``W``), shape (p,) bool.
+
+    ``significant``: only blocks above ``SIGNIFICANT`` times the largest (an
+    interior-point solution has no exact zeros).
+    """
+    arrays = weights if isinstance(weights, tuple) else (weights,)
+    norms = [np.linalg.norm(np.asarray(a), axis=-1) for a in arrays]
+    cut = SIGNIFICANT * max(float(np.max(a, initial=0.0)) for a in norms) if significant else 0.0
+    nonzero = [a > cut for a in norms]
+    support = np.logical_or.reduce(nonzero)
+    return support.reshape(-1, support.shape[-1]).any(axis=0)
+
+
+def _relu_prices(problem, thetas: np.ndarray, count: int) -> np.ndarray:
+    """C-ReLU constraint values (largest over outputs) of up to ``count`` likeliest violators, ``-inf`` elsewhere; shape (p,)."""
+    prices = np.full(problem.p, -np.inf)
+    for theta in thetas.T:
+        found = relu_constraint_max(problem.operator, theta, top=count, floor=problem.lam * (1.0 + VIOLATION_TOL))
+        prices[found.top_patterns] = np.maximum(prices[found.top_patterns], found.top_values)
+    return prices
+
+
+def _prices(problem, weights, count: int) -> np.ndarray:
+    r"""Dual constraint values at :math:`\theta = (y - \hat y)/n`, largest over outputs, shape (p,).
+
+    C-GReLU: exact for every pattern. C-ReLU: exact for the patterns that can
+    hold the largest values, ``-inf`` where a pattern cannot violate
+    (see the module notes); C-ReLU values up to ``count`` patterns exactly (the set's own among them).
+    """
+    y = np.asarray(problem.y, dtype=np.float64)
+    pred = np.zeros_like(y) if weights is None else np.asarray(problem.predict(weights), dtype=np.float64)
+    thetas = ((y - pred) / problem.n).reshape(problem.n, -1)
+    if problem.program == "C-ReLU":
+        return _relu_prices(problem, thetas, count)
+    gated = np.atleast_2d(grelu_constraint_values(problem.operator, thetas if y.ndim == 2 else thetas[:, 0]))
+    return np.max(gated, axis=0)
+
+
+def _grow(prices: np.ndarray, columns: np.ndarray, lam: float, count: int) -> np.ndarray:
+    """Up to ``count`` patterns outside ``columns`` whose price exceeds ``lam``, the most violated first."""
+    outside = np.ones(prices.size, dtype=bool)
+    outside[columns] = False
+    violated = np.flatnonzero(outside & (prices > lam * (1.0 + VIOLATION_TOL)))
+    return violated[np.argsort(-prices[violated], kind="stable")][:count]
+
+
+def _check_problem(problem) -> None:
+    if getattr(problem, "has_free_terms", False):
+        raise ValueError(
+            "working_set: problems with unpenalized columns or an output offset are not supported; "
+            "solve them with working_set=False"
+        )
+    if getattr(problem, "array_data", None) is not None:
+        raise ValueError("working_set: problems built from tensors are not supported; pass NumPy arrays or working_set=False")
+
+
+def solve_working_set(problem, solver: str, *, initial_size: int = INITIAL_SIZE, max_rounds: int = 50,
+                      **options) -> SolveResult:
+    r"""Solve ``problem`` over growing working sets of its patterns (see the module notes).
+
+    Parameters
+    ----------
+    problem : GatedReLUProblem or ReLUProblem
+        NumPy data, no unpenalized columns or offset.
+    solver : str
+        Any solver of :func:`relu_convex.solvers.solve` for the program; it
+        solves each restricted program.
+    initial_size : int
+        Patterns in the first set: the largest dual constraint values at the
+        start (the residual of ``weights0``, else :math:`\theta = y/n`), plus
+        the support of ``weights0``.
+    max_rounds : int
+        Most restricted solves. When they are spent with constraints still
+        violated, the result's status is ``inaccurate`` (its certificate over
+        all patterns still holds).
+    **options
+        Passed to every restricted solve (``tol``, ``max_iter`` (per solve),
+        ``time_limit`` (for the whole run), ``weights0`` over all patterns, ...).
+
+    Returns
+    -------
+    SolveResult
+        Weights over all patterns; ``objective``, ``lower_bound``, ``gap``,
+        ``relative_gap``, ``max_violation`` and ``dual`` from the certificate
+        over all patterns; ``iterations`` and ``solve_time`` summed over the
+        rounds; ``info["working_set"]`` the sizes of the sets, rounds and the
+        patterns still violated at the end; ``info`` otherwise that of the
+        last restricted solve (``"multipliers"`` lifted to all patterns).
+    """
+    from ..certificates import certify_weights
+    from . import solve
+
+    _check_problem(problem)
+    initial_size = check_max_iter(initial_size, "initial_size")
+    max_rounds = check_max_iter(max_rounds, "max_rounds")
+    started = time.perf_counter()
+    time_limit = options.pop("time_limit", None)
+    weights = options.pop("weights0", None)
+    multipliers = options.pop("multipliers0", None)
+    if weights is not None:
+        weights = problem.check_weights(weights)
+    prices = _prices(problem, weights, initial_size)
+    columns = np.flatnonzero(_support(weights)) if weights is not None else np.zeros(0, dtype=np.intp)
+    ranked = np.argsort(-prices, kind="stable")
+    ranked = ranked[~np.isin(ranked, columns)]
+    columns = np.sort(np.concatenate([columns, ranked[: max(initial_size - columns.size, 0)]]))
+    sizes, iterations, result = [], 0, None
+    for _ in range(max_rounds):
+        sub = _restrict(problem, columns)
+        sub_options = dict(options)
+        if time_limit is not None:
+            sub_options["time_limit"] = max(time_limit - (time.perf_counter() - started), 1e-3)
+        if weights is not None and solver.lower() in ("fista", "al"):
+            sub_options["weights0"] = _take(weights, columns)
+            if multipliers is not None and solver.lower() == "al":
+                sub_options["multipliers0"] = tuple(np.asarray(m)[..., columns] for m in multipliers)
+        result = solve(sub, solver, **sub_options)
+        sizes.append(int(columns.size))
+        iterations += int(result.iterations)
+        if not result.status.has_point:
+            break
+        weights = _lift(problem, result.weights, columns)
+        if "multipliers" in result.info:
+            multipliers = _lift_multipliers(problem, result.info["multipliers"], columns)
+        if result.status != SolveStatus.OPTIMAL or columns.size == problem.p:
+            break
+        if time_limit is not None and time.perf_counter() - started > time_limit:
+            break
+        count = max(initial_size, columns.size // 2, int(np.count_nonzero(_support(weights, significant=True))))
+        entering = _grow(_prices(problem, weights, count + columns.size), columns, problem.lam, count)
+        if entering.size == 0:
+            break
+        columns = np.sort(np.concatenate([columns, entering]))
+    return _full_result(problem, result, weights, multipliers, columns, sizes, iterations, started, certify_weights)
+
+
+def _full_result(problem, result: SolveResult, weights, multipliers, columns, sizes, iterations, started,
+                 certify_weights) -> SolveResult:
+    """The last restricted result as a result of the full program, judged by the certificate over all patterns."""
+    info = dict(result.info)
+    if weights is None:  # the first restricted solve left no point
+        info["working_set"] = {"sizes": sizes, "rounds": len(sizes), "violated": None}
+        return SolveResult(status=result.status, weights=None, objective=np.nan, lower_bound=-np.inf, gap=np.inf,
+                           relative_gap=np.inf, iterations=iterations, solve_time=time.perf_counter() - started,
+                           solver=result.solver, message=result.message, solver_status=result.solver_status, info=info)
+    if multipliers is not None:
+        info["multipliers"] = multipliers
+    cert = certify_weights(problem, weights, repair=False, dual=result.dual)
+    violated = _grow(_prices(problem, weights, problem.p), columns, problem.lam, problem.p).size
+    info["working_set"] = {"sizes": sizes, "rounds": len(sizes), "violated": int(violated)}
+    status, message = result.status, result.message
+    if status == SolveStatus.OPTIMAL and violated:
+        status = SolveStatus.INACCURATE
+        message = f"working set: {violated} patterns outside the last set still violate their dual constraint"
+    elif status == SolveStatus.OPTIMAL and cert.relative_gap > result.relative_gap + 10.0 * VIOLATION_TOL:
+        # without violated constraints the bound over all patterns is the restricted one (up to VIOLATION_TOL)
+        status = SolveStatus.INACCURATE
+        message = (f"working set: the certified relative gap over all patterns, {cert.relative_gap:.2e}, "
+                   f"exceeds the restricted solve's {result.relative_gap:.2e}")
+    message = f"{message} (working set: {len(sizes)} rounds, {sizes[-1]} of {problem.p} patterns)".strip()
+    return SolveResult(
+        status=status,
+        weights=weights,
+        objective=cert.objective,
+        lower_bound=cert.lower_bound,
+        gap=cert.gap,
+        relative_gap=cert.relative_gap,
+        iterations=iterations,
+        solve_time=time.perf_counter() - started,
+        solver=result.solver,
+        max_violation=cert.max_violation,
+        message=message,
+        solver_status=result.solver_status,
+        dual=cert.dual,
+        history=result.history,
+        info=info,
+    )
