@@ -45,7 +45,6 @@ import time
 import numpy as np
 
 from ..constraint_max import relu_constraint_max
-from ..duality import grelu_constraint_values
 from .options import check_max_iter
 from .result import SolveResult, SolveStatus
 
@@ -58,6 +57,7 @@ SIGNIFICANT = 1e-6
 """Blocks below this fraction of the largest do not count as active when sizing the next set."""
 
 VIOLATION_TOL = 1e-9
+_GROWTH_DIV = 4
 r"""A pattern violates its dual constraint when its value exceeds :math:`\lambda (1 + \text{VIOLATION\_TOL})`."""
 
 
@@ -118,20 +118,24 @@ def _relu_prices(problem, thetas: np.ndarray, count: int) -> np.ndarray:
     return prices
 
 
-def _prices(problem, weights, count: int) -> np.ndarray:
-    r"""Dual constraint values at :math:`\theta = (y - \hat y)/n`, largest over outputs, shape (p,).
+def _prices(problem, weights, count: int, dual=None) -> np.ndarray:
+    r"""Dual constraint values, largest over outputs and dual points, shape (p,).
 
-    C-GReLU: exact for every pattern. C-ReLU: exact for the patterns that can
-    hold the largest values, ``-inf`` where a pattern cannot violate
-    (see the module notes); C-ReLU values up to ``count`` patterns exactly (the set's own among them).
+    At :math:`\theta = (y - \hat y)/n` and, if given, at a solver's ``dual``
+    point (the one its bound comes from; a certificate scales both). C-GReLU:
+    exact for every pattern. C-ReLU: exact for up to ``count`` patterns that
+    can hold the largest values (the set's own among them), ``-inf`` where a
+    pattern cannot violate (see the module notes).
     """
     y = np.asarray(problem.y, dtype=np.float64)
     pred = np.zeros_like(y) if weights is None else np.asarray(problem.predict(weights), dtype=np.float64)
-    thetas = ((y - pred) / problem.n).reshape(problem.n, -1)
+    thetas = [((y - pred) / problem.n).reshape(problem.n, -1)]
+    if dual is not None:
+        thetas.append(np.asarray(dual, dtype=np.float64).reshape(problem.n, -1))
+    thetas = np.hstack(thetas)
     if problem.program == "C-ReLU":
         return _relu_prices(problem, thetas, count)
-    gated = np.atleast_2d(grelu_constraint_values(problem.operator, thetas if y.ndim == 2 else thetas[:, 0]))
-    return np.max(gated, axis=0)
+    return np.max(np.linalg.norm(problem.operator.adjoint(thetas), axis=-1), axis=0)
 
 
 def _grow(prices: np.ndarray, columns: np.ndarray, lam: float, count: int) -> np.ndarray:
@@ -224,8 +228,8 @@ def solve_working_set(problem, solver: str, *, initial_size: int = INITIAL_SIZE,
             break
         if time_limit is not None and time.perf_counter() - started > time_limit:
             break
-        count = max(initial_size, columns.size // 2, int(np.count_nonzero(_support(weights, significant=True))))
-        entering = _grow(_prices(problem, weights, count + columns.size), columns, problem.lam, count)
+        count = max(initial_size, columns.size // _GROWTH_DIV, int(np.count_nonzero(_support(weights, significant=True))))
+        entering = _grow(_prices(problem, weights, count + columns.size, result.dual), columns, problem.lam, count)
         if entering.size == 0:
             break
         columns = np.sort(np.concatenate([columns, entering]))
@@ -244,7 +248,7 @@ def _full_result(problem, result: SolveResult, weights, multipliers, columns, si
     if multipliers is not None:
         info["multipliers"] = multipliers
     cert = certify_weights(problem, weights, repair=False, dual=result.dual)
-    violated = _grow(_prices(problem, weights, problem.p), columns, problem.lam, problem.p).size
+    violated = _grow(_prices(problem, weights, problem.p, result.dual), columns, problem.lam, problem.p).size
     info["working_set"] = {"sizes": sizes, "rounds": len(sizes), "violated": int(violated)}
     status, message = result.status, result.message
     if status == SolveStatus.OPTIMAL and violated:
