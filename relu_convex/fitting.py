@@ -105,9 +105,11 @@ def ipm_work_ratio(n: int, d: int, p: int) -> float:
     to factor), else the :math:`m \times m` normal matrix (:math:`n m^2 + m^3/3`);
     ``d`` counts at most ``n`` (ipm's row-space reduction).
     """
+    from .solvers.interior_point_relu import woodbury_form
+
     d = min(d, n)
     m = p * d
-    work = n * n * p + n**3 / 3.0 if m >= n else n * m * m + m**3 / 3.0
+    work = n * n * p + n**3 / 3.0 if woodbury_form(n, p, d) else n * m * m + m**3 / 3.0
     return work / max(n * d * p, 1)
 
 

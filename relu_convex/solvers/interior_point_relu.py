@@ -178,7 +178,7 @@ from .cone_scaling import (
 from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
 from .result import BestBound, SolveResult, cone_result, relative_gap
 
-__all__ = ["solve_ipm", "MAX_MEMORY_GB", "fits_in_memory"]
+__all__ = ["solve_ipm", "MAX_MEMORY_GB", "fits_in_memory", "woodbury_form"]
 
 _STEP = 0.99  # fraction of the largest step to the cone boundary
 _STALL_STEP = 1e-8  # a step this short ends the run (the directions are no longer accurate)
@@ -203,6 +203,15 @@ estimate instead of exhausting memory (``"fista"`` and ``"al"`` need memory
 linear in :math:`n`)."""
 
 
+def woodbury_form(n: int, groups: int, d: int) -> bool:
+    """Whether the Newton systems of ``groups`` groups of ``d`` weights over ``n`` rows take the ``n x n`` Woodbury form.
+
+    They do when the weights, ``groups * d``, are at least as many as the rows;
+    otherwise the system of order ``groups * (d + 1)`` is formed directly.
+    """
+    return groups * d >= n
+
+
 def fits_in_memory(n: int, d: int, p: int, program: str) -> bool:
     """Whether the Newton systems of "ipm" for ``n`` rows, ``d`` features and ``p`` patterns stay within :data:`MAX_MEMORY_GB`.
 
@@ -220,7 +229,7 @@ def _memory_gb(n: int, groups: int, d: int, p: int, *, cone_rows: bool) -> float
     numbers) and the cone values and multipliers (a few ``groups * n``) count too.
     """
     rows = groups * n * (d + 5.0) if cone_rows else 0.0
-    if groups * d < n:
+    if not woodbury_form(n, groups, d):
         return 8.0 * (n * groups * d + 2.0 * (groups * (d + 1)) ** 2 + rows) / 1e9
     return 8.0 * (3.0 * n * n + n * p * d + rows) / 1e9
 
@@ -296,7 +305,7 @@ class _Newton:
         n, d, m = st.n, st.d, st.m
         X = st.X
         self.zeta, self.Winv = zeta, Winv
-        self.direct = m * d < n
+        self.direct = not woodbury_form(n, m, d)
         if self.direct:
             H = np.matmul(Winv, Winv)
             if not st.gated:
