@@ -44,6 +44,7 @@ import time
 
 import numpy as np
 
+from ..certificates import certify_weights
 from ..constraint_max import relu_constraint_max
 from .options import check_max_iter
 from .result import SolveResult, SolveStatus
@@ -57,7 +58,6 @@ SIGNIFICANT = 1e-6
 """Blocks below this fraction of the largest do not count as active when sizing the next set."""
 
 VIOLATION_TOL = 1e-9
-_GROWTH_DIV = 4
 r"""A pattern violates its dual constraint when its value exceeds :math:`\lambda (1 + \text{VIOLATION\_TOL})`."""
 
 
@@ -189,7 +189,6 @@ def solve_working_set(problem, solver: str, *, initial_size: int = INITIAL_SIZE,
         patterns still violated at the end; ``info`` otherwise that of the
         last restricted solve (``"multipliers"`` lifted to all patterns).
     """
-    from ..certificates import certify_weights
     from . import solve
 
     _check_problem(problem)
@@ -228,16 +227,15 @@ def solve_working_set(problem, solver: str, *, initial_size: int = INITIAL_SIZE,
             break
         if time_limit is not None and time.perf_counter() - started > time_limit:
             break
-        count = max(initial_size, columns.size // _GROWTH_DIV, int(np.count_nonzero(_support(weights, significant=True))))
+        count = max(initial_size, int(np.count_nonzero(_support(weights, significant=True))))
         entering = _grow(_prices(problem, weights, count + columns.size, result.dual), columns, problem.lam, count)
         if entering.size == 0:
             break
         columns = np.sort(np.concatenate([columns, entering]))
-    return _full_result(problem, result, weights, multipliers, columns, sizes, iterations, started, certify_weights)
+    return _full_result(problem, result, weights, multipliers, columns, sizes, iterations, started)
 
 
-def _full_result(problem, result: SolveResult, weights, multipliers, columns, sizes, iterations, started,
-                 certify_weights) -> SolveResult:
+def _full_result(problem, result: SolveResult, weights, multipliers, columns, sizes, iterations, started) -> SolveResult:
     """The last restricted result as a result of the full program, judged by the certificate over all patterns."""
     info = dict(result.info)
     if weights is None:  # the first restricted solve left no point
