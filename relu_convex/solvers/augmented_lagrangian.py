@@ -310,6 +310,28 @@ def _initial_rho(op: MaskedOperator) -> float:
     return a_norm2 / op.n / row_norm2
 
 
+def _part_class(kernels, tensors: bool) -> type:
+    """The NumPy smooth part for ``kernels`` (see :func:`solve_al`): :class:`AugmentedPart` or the fused one."""
+    if kernels not in ("auto", "numba", "numpy"):
+        raise ValueError(f"kernels must be 'auto', 'numba' or 'numpy', got {kernels!r}")
+    if tensors and kernels == "numba":
+        raise ValueError("kernels='numba' applies to NumPy data; a problem holding tensors iterates in their library")
+    if tensors or kernels == "numpy":
+        return AugmentedPart
+    if kernels == "auto":
+        try:
+            from .al_kernels import FusedAugmentedPart
+        except ImportError:  # numba missing (or unusable): the NumPy part
+            return AugmentedPart
+        return FusedAugmentedPart
+    from ..interop._extras import require
+
+    require("numba", "numba")  # ImportError naming the extra
+    from .al_kernels import FusedAugmentedPart
+
+    return FusedAugmentedPart
+
+
 def _check_penalty0(penalty0, outputs: int) -> list[float] | None:
     if penalty0 is None:
         return None
@@ -493,6 +515,7 @@ def solve_al(
     polish: bool = True,
     polish_size: int = 1500,
     penalty0=None,
+    kernels: str = "auto",
 ) -> SolveResult:
     r"""Solve a :class:`~relu_convex.ReLUProblem` by the augmented Lagrangian method.
 
@@ -541,6 +564,17 @@ def solve_al(
         First penalty parameter (one per output for targets (n, c)), e.g.
         ``result.info["penalty"]`` of a solve at a nearby ``lam`` together with
         its multipliers; by default :math:`\rho_0 = L_f / \max_k \|x_k\|^2`.
+    kernels : {"auto", "numba", "numpy"}
+        How the elementwise work of the iterations on NumPy data is done:
+        ``"numba"`` in the fused kernels of
+        :mod:`relu_convex.solvers.al_kernels` (one pass over the (2, n, p) cone
+        values per matrix product instead of about ten NumPy passes; needs the
+        optional ``numba`` extra, compiled on first use and cached on disk),
+        ``"numpy"`` in NumPy, ``"auto"`` (default) the kernels when numba can
+        be imported and NumPy otherwise. Same math and roundings but for the
+        order of summation, so the iterates agree to rounding.
+        ``info["kernels"]`` says which ran. Problems holding PyTorch tensors
+        always iterate in PyTorch (``"auto"``; ``"numba"`` is an error there).
 
     Returns
     -------
@@ -550,13 +584,17 @@ def solve_al(
         ``max_violation`` is the relative cone violation of the returned weights
         (their objective is not an upper bound when it is positive);
         ``info["multipliers"]`` holds ``(A, B)``, ``info["penalty"]`` the last
-        penalty parameter; ``history`` has an ``output``
+        penalty parameter, ``info["kernels"]`` the kernels used (``"numba"``,
+        ``"numpy"`` or ``"array"`` for tensors); ``history`` has an ``output``
         column for multi-output targets.
 
     Raises
     ------
     ValueError, TypeError
         For a bad option value (the message names the option).
+    ImportError
+        For ``kernels="numba"`` when numba is not installed (the message names
+        ``pip install 'relu-convex[numba]'``).
     """
     _check_problem(problem)
     tol, max_iter, time_limit, verbose, check_every, polish, polish_size = check_run_options(
@@ -568,6 +606,7 @@ def solve_al(
     mult0 = _check_multipliers(multipliers0, problem)
     op, lam, dtype = problem.operator, problem.lam, problem.operator.dtype
     data = getattr(problem, "array_data", None)  # X's array library when not NumPy (relu_convex.backend)
+    numpy_part = _part_class(kernels, data is not None)
     stack = np.stack if data is None else data.xp.stack
     if weights0 is None:
         V0 = W0 = np.zeros(problem.weight_shape, dtype=dtype)
@@ -593,7 +632,7 @@ def solve_al(
         else:
             A0, B0 = (m[k] for m in mult0) if multi else mult0
             m0 = np.stack([A0, B0]).astype(dtype)
-        make_part = None
+        make_part = lambda y, m, rho: numpy_part(op, y, m, rho)  # noqa: E731
         if data is not None:  # iterate in X's library, on its device
             x0, m0 = data.asarray(x0), data.asarray(m0)
             yk_array = data.y[:, k] if multi else data.y
@@ -639,6 +678,7 @@ def solve_al(
             "penalty": [r.rho for r in runs] if multi else runs[0].rho,
             "polishes": 0 if refiner is None else refiner.attempts,
             "polish_time": 0.0 if refiner is None else refiner.time,
+            "kernels": "array" if data is not None else ("numpy" if numpy_part is AugmentedPart else "numba"),
         },
     )
 
