@@ -54,7 +54,7 @@ import numba
 import numpy as np
 
 from .augmented_lagrangian import AugmentedPart
-from .proximal import Evaluation, extrapolate_products
+from .proximal import ArrayOps, Evaluation, extrapolate_products, group_norm_sum, group_soft_threshold
 
 __all__ = [
     "FusedAugmentedPart",
@@ -165,14 +165,14 @@ def collect_flags(flags: np.ndarray, out: np.ndarray) -> int:
     return count
 
 
-_SCAN, _SIGNS, _EXTRAPOLATE = 0, 1, 2  # what _sweep does to each row before scanning it
+_SCAN, _EXTRAPOLATE = 0, 1  # what _sweep does to each row before scanning it
 
 
 @_jit
 def _sweep(mode: int, C: np.ndarray, C_prev: np.ndarray, beta, out: np.ndarray, mask: np.ndarray, want_pred: bool,
            pred: np.ndarray, a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_t: np.ndarray,
            flags: np.ndarray, index_out: np.ndarray, t_out: np.ndarray) -> int:
-    """The body of :func:`cone_pass` (``mode`` _SCAN or _SIGNS, ``out`` is ``C``) and :func:`extrapolate_pass`.
+    """The body of :func:`cone_pass` (``mode`` _SCAN, ``out`` is ``C``) and :func:`extrapolate_pass`.
 
     The loops are written out here, not in per-row helpers: a call per row
     costs more than the row (every array goes as several scalars), and
@@ -185,20 +185,14 @@ def _sweep(mode: int, C: np.ndarray, C_prev: np.ndarray, beta, out: np.ndarray, 
             start = (half * n + k) * p
             row, mask_row, row_flags = out[half, k], mask[k], flags[start : start + p]  # slices: SIMD loops
             if mode == _EXTRAPOLATE:
-                c, c_prev = C[half, k], C_prev[half, k]
+                u, u_prev = C[half, k], C_prev[half, k]
                 for i in range(p):
-                    z = (c[i] - c_prev[i]) * beta + c[i]
+                    z = (u[i] - u_prev[i]) * beta + u[i]
                     row[i] = z
-                    row_flags[i] = z < 0
-            elif mode == _SIGNS:
-                for i in range(p):
-                    z = row[i]
-                    z = z if mask_row[i] else -z
-                    row[i] = z
-                    row_flags[i] = z < 0
+                    row_flags[i] = (z if mask_row[i] else -z) < 0
             else:
                 for i in range(p):
-                    row_flags[i] = row[i] < 0
+                    row_flags[i] = (row[i] if mask_row[i] else -row[i]) < 0
             if want_pred:
                 total = _masked_row_sum(row, mask_row)
                 pred[k] = total if half == 0 else pred[k] - total
@@ -206,40 +200,42 @@ def _sweep(mode: int, C: np.ndarray, C_prev: np.ndarray, beta, out: np.ndarray, 
             end = start + p
             while s < a_index.size and a_index[s] < end:
                 i = a_index[s] - start
-                support_t[s] = row[i] * neg_rho + a_values[s]
+                support_t[s] = (row[i] if mask_row[i] else -row[i]) * neg_rho + a_values[s]
                 row_flags[i] = 0
                 s += 1
     count = collect_flags(flags, index_out)  # the violated entries off the support: a = 0 there
-    Cf = out.reshape(-1)
-    zero = Cf.dtype.type(0)
+    values, mask_flat, zero = out.reshape(-1), mask.reshape(-1), out.dtype.type(0)
     for v in range(count):
-        t_out[v] = Cf[index_out[v]] * neg_rho + zero
+        j = index_out[v]
+        t_out[v] = (values[j] if mask_flat[j % (n * p)] else -values[j]) * neg_rho + zero
     return count
 
 
 @_jit
-def cone_pass(C: np.ndarray, mask: np.ndarray, apply_signs: bool, want_pred: bool, pred: np.ndarray,
-              a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_t: np.ndarray, flags: np.ndarray,
-              index_out: np.ndarray, t_out: np.ndarray) -> int:
-    r"""Signs, predictions and penalty arguments of cone values, in one pass.
+def cone_pass(U: np.ndarray, mask: np.ndarray, want_pred: bool, pred: np.ndarray, a_index: np.ndarray,
+              a_values: np.ndarray, neg_rho, support_t: np.ndarray, flags: np.ndarray, index_out: np.ndarray,
+              t_out: np.ndarray) -> int:
+    r"""Predictions and penalty arguments of raw products, in one pass (``U`` is read only).
+
+    The cone values are :math:`c = S \odot u` with the signs :math:`S = 2D - 1`
+    (:math:`\pm u` exactly), formed entry by entry.
 
     Parameters
     ----------
-    C : ndarray, shape (2, n, p), C order
-        :math:`X V^\top` and :math:`X W^\top` when ``apply_signs`` (multiplied in
-        place by the signs :math:`2D - 1`, becoming the cone values), else the
-        cone values (not modified).
+    U : ndarray, shape (2, n, p), C order
+        The raw products :math:`X V^\top` and :math:`X W^\top`.
     mask : ndarray of uint8, shape (n, p), C order
         :math:`D` (entry ``(k, i)`` is :math:`(D_i)_{kk}`).
-    apply_signs, want_pred : bool
+    want_pred : bool
     pred : ndarray, shape (n,)
-        Set to :math:`\sum_i D_i (C[0]_{:, i} - C[1]_{:, i})` when ``want_pred``
-        (each half's row sums in ``C``'s dtype, then their difference).
+        Set to :math:`\sum_i D_i (U[0]_{:, i} - U[1]_{:, i})` when ``want_pred``
+        (each half's row sums in ``U``'s dtype, then their difference; on the
+        mask :math:`c = u`).
     a_index : ndarray of intp, shape (s,)
-        Flat indices (into ``C``) of the positive multipliers, increasing.
+        Flat indices (into ``U``) of the positive multipliers, increasing.
     a_values : ndarray, shape (s,)
         The multipliers there.
-    neg_rho : scalar of ``C``'s dtype
+    neg_rho : scalar of ``U``'s dtype
         :math:`-\rho`.
     support_t : ndarray, shape (s,)
         Receives :math:`t = c \cdot (-\rho) + a` at ``a_index``.
@@ -255,12 +251,12 @@ def cone_pass(C: np.ndarray, mask: np.ndarray, apply_signs: bool, want_pred: boo
     int
         The number of those entries (``index_out[:count]``, ``t_out[:count]``).
     """
-    return _sweep(_SIGNS if apply_signs else _SCAN, C, C, neg_rho, C, mask, want_pred, pred, a_index, a_values,
-                  neg_rho, support_t, flags, index_out, t_out)
+    return _sweep(_SCAN, U, U, neg_rho, U, mask, want_pred, pred, a_index, a_values, neg_rho, support_t, flags,
+                  index_out, t_out)
 
 
 @_jit
-def extrapolate_pass(C: np.ndarray, C_prev: np.ndarray, beta, out: np.ndarray, mask: np.ndarray, want_pred: bool,
+def extrapolate_pass(U: np.ndarray, U_prev: np.ndarray, beta, out: np.ndarray, mask: np.ndarray, want_pred: bool,
                      pred: np.ndarray, a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_t: np.ndarray,
                      flags: np.ndarray, index_out: np.ndarray, t_out: np.ndarray) -> int:
     r"""Cone values of the momentum point with their penalty arguments (and predictions), in one pass.
@@ -270,7 +266,7 @@ def extrapolate_pass(C: np.ndarray, C_prev: np.ndarray, beta, out: np.ndarray, m
     ``C``'s dtype. The other arguments and the return value are those of
     :func:`cone_pass` for ``out``.
     """
-    return _sweep(_EXTRAPOLATE, C, C_prev, beta, out, mask, want_pred, pred, a_index, a_values, neg_rho, support_t,
+    return _sweep(_EXTRAPOLATE, U, U_prev, beta, out, mask, want_pred, pred, a_index, a_values, neg_rho, support_t,
                   flags, index_out, t_out)
 
 
@@ -278,7 +274,7 @@ def extrapolate_pass(C: np.ndarray, C_prev: np.ndarray, beta, out: np.ndarray, m
 def gradient_factor(mask: np.ndarray, scaled_residual: np.ndarray, a_index: np.ndarray, support_t: np.ndarray,
                     violated: np.ndarray, violated_t: np.ndarray, support_q: np.ndarray, violated_q: np.ndarray,
                     H: np.ndarray) -> float:
-    r"""The factor ``H`` of the gradient :math:`-X^\top H` and the multiplier estimates, in one pass.
+    r"""The factor of the gradient :math:`-X^\top H` (stored negated) and the multiplier estimates, in one pass.
 
     With :math:`s = r \cdot (-1/n)` (``scaled_residual``), the signs
     :math:`S = 2D - 1` and the estimates :math:`q = t_+` of a :class:`Scan`:
@@ -299,7 +295,8 @@ def gradient_factor(mask: np.ndarray, scaled_residual: np.ndarray, a_index: np.n
     support_q, violated_q : ndarray, shape (s,) and (v,)
         Receive the estimates :math:`q = t_+`.
     H : ndarray, shape (2, n, p)
-        Receives the factor.
+        Receives :math:`-H`, so that :math:`X^\top (-H)` is the gradient with
+        no negation pass (the signs change exactly).
 
     Returns
     -------
@@ -317,10 +314,10 @@ def gradient_factor(mask: np.ndarray, scaled_residual: np.ndarray, a_index: np.n
             h, mask_row = H[half, k], mask[k]
             if half == 0:
                 for i in range(p):
-                    h[i] = r if mask_row[i] else zero
+                    h[i] = -(r if mask_row[i] else zero)
             else:
                 for i in range(p):
-                    h[i] = -(r if mask_row[i] else zero)
+                    h[i] = r if mask_row[i] else zero
             start = (half * n + k) * p
             end = start + p
             for which in range(2):  # add S q at the estimates' entries in this row
@@ -330,7 +327,7 @@ def gradient_factor(mask: np.ndarray, scaled_residual: np.ndarray, a_index: np.n
                     i = index[s] - start
                     value = _positive_part(t[s], zero)
                     q[s] = value
-                    h[i] += value if mask_row[i] else -value
+                    h[i] -= value if mask_row[i] else -value
                     total += float(value) * float(value)
                     s += 1
                 position[which] = s
@@ -338,17 +335,17 @@ def gradient_factor(mask: np.ndarray, scaled_residual: np.ndarray, a_index: np.n
 
 
 @_jit
-def momentum_pass(C: np.ndarray, C_prev: np.ndarray, beta, mask: np.ndarray, scaled_residual: np.ndarray,
+def momentum_pass(U: np.ndarray, U_prev: np.ndarray, beta, mask: np.ndarray, scaled_residual: np.ndarray,
                   a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_q: np.ndarray, flags: np.ndarray,
                   index_out: np.ndarray, q_out: np.ndarray, H: np.ndarray, z_row: np.ndarray) -> tuple[int, float]:
-    r""":func:`extrapolate_pass` and :func:`gradient_factor` in one pass, without storing :math:`C_z`.
+    r""":func:`extrapolate_pass` and :func:`gradient_factor` in one pass, without storing the momentum point.
 
-    The cone values of the momentum point, :math:`z = (c - c_{prev}) \beta + c`,
-    are formed row by row in ``z_row`` (shape (p,)); with ``scaled_residual``
+    Its cone values, :math:`c = \pm ((u - u_{prev}) \beta + u)`, are formed
+    row by row in ``z_row`` (shape (p,)); with ``scaled_residual``
     :math:`s = r_z \cdot (-1/n)` from their (known) predictions, ``H`` and the
-    estimates :math:`q = (z \cdot (-\rho) + a)_+` follow as in
+    estimates :math:`q = (c \cdot (-\rho) + a)_+` follow as in
     :func:`gradient_factor`. The estimates off the multipliers' support, at the
-    entries with :math:`z < 0`, are added after the pass (their ``z``
+    entries with :math:`c < 0`, are added after the pass (their ``c``
     recomputed by the same formula).
 
     Returns
@@ -359,38 +356,40 @@ def momentum_pass(C: np.ndarray, C_prev: np.ndarray, beta, mask: np.ndarray, sca
     total : float
         :math:`\|q\|^2`, summed in float64.
     """
-    _, n, p = C.shape
+    _, n, p = U.shape
     zero = H.dtype.type(0)
     s = 0
     total = 0.0
     for half in range(2):
         for k in range(n):
             start = (half * n + k) * p
-            c, c_prev, mask_row, row_flags, h = C[half, k], C_prev[half, k], mask[k], flags[start : start + p], H[half, k]
+            u, u_prev, mask_row, row_flags, h = U[half, k], U_prev[half, k], mask[k], flags[start : start + p], H[half, k]
             r = scaled_residual[k]
             for i in range(p):
-                z = (c[i] - c_prev[i]) * beta + c[i]
-                z_row[i] = z
-                row_flags[i] = z < 0
+                z = (u[i] - u_prev[i]) * beta + u[i]
+                c = z if mask_row[i] else -z
+                z_row[i] = c
+                row_flags[i] = c < 0
                 v = r if mask_row[i] else zero
-                h[i] = v if half == 0 else -v
+                h[i] = -v if half == 0 else v
             end = start + p
             while s < a_index.size and a_index[s] < end:
                 i = a_index[s] - start
                 q = _positive_part(z_row[i] * neg_rho + a_values[s], zero)
                 support_q[s] = q
-                h[i] += q if mask_row[i] else -q
+                h[i] -= q if mask_row[i] else -q
                 total += float(q) * float(q)
                 row_flags[i] = 0
                 s += 1
     count = collect_flags(flags, index_out)
-    Cf, Cf_prev, Hf, mask_flat = C.reshape(-1), C_prev.reshape(-1), H.reshape(-1), mask.reshape(-1)
+    Uf, Uf_prev, Hf, mask_flat = U.reshape(-1), U_prev.reshape(-1), H.reshape(-1), mask.reshape(-1)
     for v in range(count):
         j = index_out[v]
-        z = (Cf[j] - Cf_prev[j]) * beta + Cf[j]
-        q = _positive_part(z * neg_rho + zero, zero)
+        m = mask_flat[j % (n * p)]
+        z = (Uf[j] - Uf_prev[j]) * beta + Uf[j]
+        q = _positive_part((z if m else -z) * neg_rho + zero, zero)
         q_out[v] = q
-        Hf[j] += q if mask_flat[j % (n * p)] else -q
+        Hf[j] -= q if m else -q
         total += float(q) * float(q)
     return count, total
 
@@ -405,15 +404,15 @@ def _penalty_terms(t, q_z, zero) -> tuple[float, float]:
 
 @_jit
 def bregman_penalty(support_t: np.ndarray, support_qz: np.ndarray, violated: np.ndarray, violated_t: np.ndarray,
-                    violated_z: np.ndarray, violated_qz: np.ndarray, Cf: np.ndarray, neg_rho) -> float:
+                    violated_z: np.ndarray, violated_qz: np.ndarray, U: np.ndarray, mask: np.ndarray, neg_rho) -> float:
     r"""The penalty part of the Bregman term, :math:`\sum_j (q_j - q_{z,j})^2 + 2 q_{z,j} (q_j - t_j)`.
 
     With :math:`t = c \cdot (-\rho) + a` and :math:`q = t_+` at the new point
     and :math:`q_z` the estimates at the momentum point. The terms vanish
     where :math:`q = q_z = 0`: the sum runs over the multipliers' support
     (both arguments aligned with it) and the union of the two violated sets
-    off it; where only the momentum point's is violated, ``t`` is read from
-    ``Cf`` (:math:`a = 0` there).
+    off it; where only the momentum point's is violated, ``t`` follows from
+    ``U`` (:math:`a = 0` there).
 
     Parameters
     ----------
@@ -423,16 +422,17 @@ def bregman_penalty(support_t: np.ndarray, support_qz: np.ndarray, violated: np.
         The new point's violated entries (increasing) and ``t`` there.
     violated_z, violated_qz : ndarray, shape (w,)
         The momentum point's and :math:`q_z` there.
-    Cf : ndarray, shape (2np,)
-        The new point's cone values, flat.
-    neg_rho : scalar of ``Cf``'s dtype
+    U : ndarray, shape (2, n, p)
+        The new point's raw products.
+    mask : ndarray of uint8, shape (n, p)
+    neg_rho : scalar of ``U``'s dtype
 
     Returns
     -------
     float
         The sum, in float64.
     """
-    zero = Cf.dtype.type(0)
+    zero, values, mask_flat = U.dtype.type(0), U.reshape(-1), mask.reshape(-1)
     squares, cross = 0.0, 0.0
     for s in range(support_t.size):
         sq, cr = _penalty_terms(support_t[s], support_qz[s], zero)
@@ -444,7 +444,9 @@ def bregman_penalty(support_t: np.ndarray, support_qz: np.ndarray, violated: np.
             sq, cr = _penalty_terms(violated_t[i], zero, zero)
             i += 1
         elif i >= nv or violated_z[j] < violated[i]:
-            sq, cr = _penalty_terms(Cf[violated_z[j]] * neg_rho + zero, violated_qz[j], zero)
+            e = violated_z[j]
+            c = values[e] if mask_flat[e % mask_flat.size] else -values[e]
+            sq, cr = _penalty_terms(c * neg_rho + zero, violated_qz[j], zero)
             j += 1
         else:
             sq, cr = _penalty_terms(violated_t[i], violated_qz[j], zero)
@@ -455,42 +457,111 @@ def bregman_penalty(support_t: np.ndarray, support_qz: np.ndarray, violated: np.
     return squares + 2.0 * cross
 
 
+@_jit
+def _soft_threshold(v: np.ndarray, threshold, out: np.ndarray) -> None:
+    """:func:`relu_convex.solvers.proximal.group_soft_threshold` of the rows of ``v`` into ``out`` (``threshold`` in ``v``'s dtype)."""
+    zero, one = v.dtype.type(0), v.dtype.type(1)
+    for i in range(v.shape[0]):
+        row, dest = v[i], out[i]
+        norm2 = zero
+        for j in range(row.size):
+            norm2 += row[j] * row[j]
+        norm = np.sqrt(norm2)
+        scale = one - threshold / norm if norm > threshold else zero
+        for j in range(row.size):
+            dest[j] = row[j] * scale
+
+
+@_jit
+def _group_norm_sum(x: np.ndarray) -> float:
+    r""":math:`\sum_i \|x_i\|_2` over the rows, in float64."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        norm2 = 0.0
+        for j in range(x.shape[1]):
+            norm2 += float(x[i, j]) * float(x[i, j])
+        total += np.sqrt(norm2)
+    return total
+
+
+@_jit
+def _max_row_norm(a: np.ndarray) -> float:
+    r""":math:`\max_i \|a_i\|_2` (0 for no rows), the squares summed in ``a``'s dtype."""
+    largest = a.dtype.type(0)
+    for i in range(a.shape[0]):
+        norm2 = a.dtype.type(0)
+        for j in range(a.shape[1]):
+            norm2 += a[i, j] * a[i, j]
+        largest = max(largest, norm2)
+    return float(np.sqrt(largest))
+
+
+class FusedOps(ArrayOps):
+    """:class:`~relu_convex.solvers.proximal.ArrayOps` whose row-wise steps are numba kernels (one call each).
+
+    Same formulas as the NumPy functions (group norms summed in the array's
+    dtype for the proximal step and the largest row, in float64 for the sum);
+    only the order of the sums over a row differs. Arrays of shape (m, d) in
+    C order; others go to the NumPy functions.
+    """
+
+    @staticmethod
+    def soft_threshold(v: np.ndarray, threshold: float) -> np.ndarray:
+        if v.ndim != 2 or not v.flags.c_contiguous:
+            return group_soft_threshold(v, threshold)
+        out = np.empty_like(v)
+        _soft_threshold(v, v.dtype.type(threshold), out)
+        return out
+
+    @staticmethod
+    def group_norm_sum(x: np.ndarray) -> float:
+        return _group_norm_sum(x) if x.ndim == 2 else group_norm_sum(x)
+
+    @staticmethod
+    def max_row_norm(a: np.ndarray) -> float:
+        return _max_row_norm(a) if a.ndim == 2 else ArrayOps.max_row_norm(a)
+
+
 class Momentum:
-    r"""The cone values of a momentum point, :math:`(C - C_{prev}) \beta + C`, not yet formed.
+    r"""The raw products of a momentum point, :math:`(U - U_{prev}) \beta + U`, not yet formed.
 
     What :meth:`FusedAugmentedPart.extrapolate` returns when the predictions
-    of ``C`` and ``C_prev`` are known: :meth:`FusedAugmentedPart.evaluate`
+    of ``U`` and ``U_prev`` are known: :meth:`FusedAugmentedPart.evaluate`
     forms the values row by row (:func:`momentum_pass`), so the (2, n, p) array
     is never stored. ``np.asarray`` forms it.
 
     Attributes
     ----------
-    C, C_prev : ndarray, shape (2, n, p)
+    U, U_prev : ndarray, shape (2, n, p)
     beta : float
     pred : ndarray, shape (n,)
         The predictions of the momentum point, :math:`\hat y + \beta (\hat y - \hat y_{prev})`.
     """
 
-    __slots__ = ("C", "C_prev", "beta", "pred")
+    __slots__ = ("U", "U_prev", "beta", "pred")
 
-    def __init__(self, C: np.ndarray, C_prev: np.ndarray, beta: float, pred: np.ndarray):
-        self.C, self.C_prev, self.beta, self.pred = C, C_prev, beta, pred
+    def __init__(self, U: np.ndarray, U_prev: np.ndarray, beta: float, pred: np.ndarray):
+        self.U, self.U_prev, self.beta, self.pred = U, U_prev, beta, pred
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        values = extrapolate_products(self.C, self.C_prev, self.C.dtype.type(self.beta))
+        values = extrapolate_products(self.U, self.U_prev, self.U.dtype.type(self.beta))
         return values if dtype is None else values.astype(dtype, copy=False)
 
 
 class FusedAugmentedPart(AugmentedPart):
     r""":class:`~relu_convex.solvers.augmented_lagrangian.AugmentedPart` with its elementwise work in fused numba kernels.
 
-    Same interface, math and point layout; ``forward``, ``extrapolate`` and
-    ``evaluate`` make one pass over the (2, n, p) arrays besides the BLAS
-    product, ``bregman`` none. It remembers, for the last four arrays of cone
-    values it produced or scanned, their predictions and :class:`Scan`.
-    An evaluation's ``aux`` is ``(residual, Estimates)``
-    (:meth:`dense_estimates` gives the (2, n, p) array). NumPy arrays of
-    float32 or float64.
+    Same math and point layout. Its products are the *raw* products
+    :math:`U = (X v_i, X w_i)_i`, shape (2, n, p), whose signed entries
+    :math:`S \odot U` (exact sign changes) are the cone values of
+    :class:`~relu_convex.solvers.augmented_lagrangian.AugmentedPart`
+    (:meth:`cone_values`): the kernels form the cone values as they read, so no
+    pass writes them. ``forward`` and ``evaluate`` make one pass over the
+    (2, n, p) arrays besides the BLAS product, ``extrapolate`` and ``bregman``
+    none. The part remembers, for the last four arrays of products it produced
+    or scanned, their predictions and :class:`Scan`. An evaluation's ``aux`` is
+    ``(residual, Estimates)`` (:meth:`dense_estimates` gives the (2, n, p)
+    array). NumPy arrays of float32 or float64.
 
     Parameters
     ----------
@@ -509,37 +580,45 @@ class FusedAugmentedPart(AugmentedPart):
         self._index_out = np.empty(size, dtype=np.intp)
         self._t_out = np.empty(size, dtype=op.dtype)
         self._z_row = np.empty(self.p, dtype=op.dtype)
-        self._records: list = []  # (weak reference to C, predictions, Scan or None)
+        self._records: list = []  # (weak reference to U, predictions, Scan or None)
+        self.ops = FusedOps()  # the engine's row-wise steps (fista uses a part's ops)
 
-    # -- what the part knows about the cone values it has seen -----------------------
-    def _record_of(self, C: np.ndarray):
+    # -- what the part knows about the products it has seen ---------------------------
+    def _record_of(self, U: np.ndarray):
         for record in self._records:
-            if record[0]() is C:
+            if record[0]() is U:
                 return record
         return None
 
-    def _recall(self, C: np.ndarray) -> np.ndarray | None:
-        record = self._record_of(C)
+    def _recall(self, U: np.ndarray) -> np.ndarray | None:
+        record = self._record_of(U)
         return None if record is None else record[1]
 
-    def _remember(self, C: np.ndarray, pred: np.ndarray, scan: Scan | None = None) -> None:
-        self._records = [*self._records[-3:], (weakref.ref(C), pred, scan)]
+    def _remember(self, U: np.ndarray, pred: np.ndarray, scan: Scan | None = None) -> None:
+        self._records = [*self._records[-3:], (weakref.ref(U), pred, scan)]
 
-    def _new_scan(self, count: int, support_t: np.ndarray) -> Scan:
-        return Scan(support_t, self._index_out[:count].copy(), self._t_out[:count].copy())
+    def _scan(self, U: np.ndarray, pred: np.ndarray | None = None) -> tuple[np.ndarray, Scan]:
+        """One :func:`cone_pass` over ``U`` (the predictions too unless given); the result is remembered."""
+        want_pred = pred is None
+        if want_pred:
+            pred = np.empty(self.n, dtype=U.dtype)
+        support_t = np.empty(self._a_index.size, dtype=U.dtype)
+        count = cone_pass(U, self._mask8, want_pred, pred, self._a_index, self._a_values, self._neg_rho, support_t,
+                          self._flags, self._index_out, self._t_out)
+        scan = Scan(support_t, self._index_out[:count].copy(), self._t_out[:count].copy())
+        self._remember(U, pred, scan)
+        return pred, scan
 
-    def _scanned(self, C: np.ndarray) -> tuple[np.ndarray, Scan]:
-        """Predictions and :class:`Scan` of ``C``, computed in one pass when not known."""
-        record = self._record_of(C)
+    def _scanned(self, U: np.ndarray) -> tuple[np.ndarray, Scan]:
+        """Predictions and :class:`Scan` of ``U``, recalled or computed."""
+        record = self._record_of(U)
         if record is not None and record[2] is not None:
             return record[1], record[2]
-        pred = np.empty(self.n, dtype=C.dtype) if record is None else record[1]
-        support_t = np.empty(self._a_index.size, dtype=C.dtype)
-        count = cone_pass(C, self._mask8, False, record is None, pred, self._a_index, self._a_values, self._neg_rho,
-                          support_t, self._flags, self._index_out, self._t_out)
-        scan = self._new_scan(count, support_t)
-        self._remember(C, pred, scan)
-        return pred, scan
+        return self._scan(U, None if record is None else record[1])
+
+    def cone_values(self, U: np.ndarray | Momentum) -> np.ndarray:
+        """The cone values :math:`S \\odot U` of products, shape (2, n, p) (a new array)."""
+        return np.asarray(U) * self._signs.reshape(self.n, self.p)
 
     def dense_estimates(self, at: Evaluation) -> np.ndarray:
         """The multiplier estimates :math:`(a - \\rho c)_+` of the evaluation ``at`` as an array of shape (2, n, p)."""
@@ -551,59 +630,54 @@ class FusedAugmentedPart(AugmentedPart):
 
     # -- the SmoothPart interface ----------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Cone values, shape (2, n, p) (their predictions and penalty arguments are remembered)."""
-        C = np.matmul(self.op.X, x.reshape(2, self.p, self.d).transpose(0, 2, 1))
-        pred = np.empty(self.n, dtype=C.dtype)
-        support_t = np.empty(self._a_index.size, dtype=C.dtype)
-        count = cone_pass(C, self._mask8, True, True, pred, self._a_index, self._a_values, self._neg_rho, support_t,
-                          self._flags, self._index_out, self._t_out)
-        self._remember(C, pred, self._new_scan(count, support_t))
-        return C
+        """Raw products :math:`U`, shape (2, n, p) (their predictions and :class:`Scan` are remembered)."""
+        U = np.matmul(self.op.X, x.reshape(2, self.p, self.d).transpose(0, 2, 1))
+        self._scan(U)
+        return U
 
-    def extrapolate(self, C: np.ndarray, C_prev: np.ndarray, beta: float) -> np.ndarray | Momentum:
-        """Cone values of the momentum point, :math:`(C - C_{prev}) \\beta + C` (see :meth:`AugmentedPart.extrapolate`).
+    def extrapolate(self, U: np.ndarray, U_prev: np.ndarray, beta: float) -> np.ndarray | Momentum:
+        """Products of the momentum point, :math:`(U - U_{prev}) \\beta + U` (see :meth:`AugmentedPart.extrapolate`).
 
         A :class:`Momentum` (formed by :meth:`evaluate` on the fly) when the
-        predictions of ``C`` and ``C_prev`` are known, else the array.
+        predictions of ``U`` and ``U_prev`` are known, else the array.
         """
-        pred, pred_prev = self._recall(C), self._recall(C_prev)
+        pred, pred_prev = self._recall(U), self._recall(U_prev)
         if pred is not None and pred_prev is not None:
-            return Momentum(C, C_prev, beta, pred + beta * (pred - pred_prev))
-        Cz = np.empty_like(C)
-        pred_z = np.empty(self.n, dtype=C.dtype)
-        support_t = np.empty(self._a_index.size, dtype=C.dtype)
-        count = extrapolate_pass(C, C_prev, C.dtype.type(beta), Cz, self._mask8, True, pred_z, self._a_index,
+            return Momentum(U, U_prev, beta, pred + beta * (pred - pred_prev))
+        Uz = np.empty_like(U)
+        pred_z = np.empty(self.n, dtype=U.dtype)
+        support_t = np.empty(self._a_index.size, dtype=U.dtype)
+        count = extrapolate_pass(U, U_prev, U.dtype.type(beta), Uz, self._mask8, True, pred_z, self._a_index,
                                  self._a_values, self._neg_rho, support_t, self._flags, self._index_out, self._t_out)
-        self._remember(Cz, pred_z, self._new_scan(count, support_t))
-        return Cz
+        self._remember(Uz, pred_z, Scan(support_t, self._index_out[:count].copy(), self._t_out[:count].copy()))
+        return Uz
 
-    def evaluate(self, C: np.ndarray | Momentum) -> Evaluation:
+    def evaluate(self, U: np.ndarray | Momentum) -> Evaluation:
         """Value and gradient, as :meth:`AugmentedPart.evaluate`; ``aux`` is ``(residual, Estimates)``."""
-        if isinstance(C, Momentum):
-            r = C.pred - self.y
+        if isinstance(U, Momentum):
+            r = U.pred - self.y
             support_q = np.empty(self._a_index.size, dtype=r.dtype)
-            count, sumsq = momentum_pass(C.C, C.C_prev, C.C.dtype.type(C.beta), self._mask8, r * -self._inv_n,
+            count, sumsq = momentum_pass(U.U, U.U_prev, U.U.dtype.type(U.beta), self._mask8, r * -self._inv_n,
                                          self._a_index, self._a_values, self._neg_rho, support_q, self._flags,
                                          self._index_out, self._t_out, self._H, self._z_row)
             est = Estimates(support_q, self._index_out[:count].copy(), self._t_out[:count].copy())
         else:
-            pred, scan = self._scanned(C)
+            pred, scan = self._scanned(U)
             r = pred - self.y
             est = Estimates(np.empty_like(scan.support), scan.violated, np.empty_like(scan.violated_t))
             sumsq = gradient_factor(self._mask8, r * -self._inv_n, self._a_index, scan.support, scan.violated,
                                     scan.violated_t, est.support, est.violated_q, self._H)
         r64 = r.astype(np.float64, copy=False)
         value = 0.5 * float(np.vdot(r64, r64)) / self.n + 0.5 * sumsq / self.rho
-        G = np.matmul(self.op.X.T, self._H)
-        np.negative(G, out=G)
+        G = np.matmul(self.op.X.T, self._H)  # the kernels store -H: G is the gradient
         grad = G.transpose(0, 2, 1).reshape(2 * self.p, self.d)
-        return Evaluation(value, grad, C, (r, est))
+        return Evaluation(value, grad, U, (r, est))
 
-    def bregman(self, at: Evaluation, C: np.ndarray) -> float:
+    def bregman(self, at: Evaluation, U: np.ndarray) -> float:
         """Exact Bregman term, as :meth:`AugmentedPart.bregman` (no pass over the (2, n, p) arrays)."""
         r_z, est = at.aux
-        pred, scan = self._scanned(C)
+        pred, scan = self._scanned(U)
         dpred = (pred - self.y - r_z).astype(np.float64, copy=False)
         pen = bregman_penalty(scan.support, est.support, scan.violated, scan.violated_t, est.violated,
-                              est.violated_q, C.reshape(-1), self._neg_rho)
+                              est.violated_q, U, self._mask8, self._neg_rho)
         return 0.5 * float(np.vdot(dpred, dpred)) / self.n + 0.5 * pen / self.rho

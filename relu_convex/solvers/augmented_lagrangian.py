@@ -269,14 +269,16 @@ class _Output:
         self.part, self.lam, self.row_scale, self.target_scale, self.ops = part, lam, row_scale, target_scale, ops
         # the NumPy part recalls the predictions of the iterates it has seen
         self.predictions = getattr(part, "_predictions", part.predictions)
+        # the fused part's products are the raw products, the cone values up to signs
+        self.cone_values = getattr(part, "cone_values", lambda C: C)
 
     def objective(self, x: np.ndarray, C: np.ndarray) -> float:
         r = self.predictions(C) - self.part.y
         return 0.5 * self.ops.sumsq64(r) / self.part.n + self.lam * self.ops.group_norm_sum(x)
 
     def violation(self, x: np.ndarray, C: np.ndarray) -> float:
-        """:func:`relu_convex.cones.relative_violation` of ``x`` with cone values ``C``."""
-        worst = -self.ops.min(C, initial=0.0)
+        """:func:`relu_convex.cones.relative_violation` of ``x`` with products ``C``."""
+        worst = -self.ops.min(self.cone_values(C), initial=0.0)
         if worst <= 0.0:
             return 0.0
         return relative_violation(worst, self.ops.max_row_norm(x), self.row_scale, self.target_scale)
@@ -435,7 +437,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
             run.reason = "time_limit"
             break
         # multiplier update a <- (a - rho G v)_+, b <- (b - rho G w)_+
-        run.multipliers = ops.positive_part(run.multipliers - rho * run.products)
+        run.multipliers = ops.positive_part(run.multipliers - rho * out.cone_values(run.products))
         violation = out.violation(run.x, run.products)
         converged = result.reason == "callback"  # the inner tolerance was met
         if verbose:
