@@ -46,7 +46,6 @@ predictions' row sums.
 
 from __future__ import annotations
 
-import sys
 import weakref
 from typing import NamedTuple
 
@@ -64,7 +63,6 @@ __all__ = [
     "extrapolate_pass",
     "gradient_factor",
     "bregman_penalty",
-    "collect_flags",
 ]
 
 _jit = numba.njit(cache=True, nogil=True)
@@ -73,9 +71,6 @@ _sum_jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
 # helpers called per row are inlined into the kernels (a call passes every array as several scalars)
 _inline = numba.njit(inline="always")
 
-_LITTLE = sys.byteorder == "little"
-_U0, _U1, _U16, _U32 = np.uint64(0), np.uint64(1), np.uint64(16), np.uint64(32)
-_U_LOW8, _U_LOW16, _U_LOW32 = np.uint64(0xFF), np.uint64(0xFFFF), np.uint64(0xFFFFFFFF)
 
 
 class Scan(NamedTuple):
@@ -89,11 +84,14 @@ class Scan(NamedTuple):
         Flat indices, increasing, of the entries off that support with :math:`c < 0`.
     violated_t : ndarray, shape (v,)
         ``t`` there.
+    smallest : float
+        :math:`\min(0, \min_j c_j)` over all the cone values.
     """
 
     support: np.ndarray
     violated: np.ndarray
     violated_t: np.ndarray
+    smallest: float
 
 
 class Estimates(NamedTuple):
@@ -123,55 +121,13 @@ def _positive_part(t, zero):
     return t if not t < zero else zero
 
 
-@_inline
-def _byte_of_bit(low) -> int:
-    """Index, in memory order, of the byte of a uint64 holding its single set bit ``low``."""
-    b = 0
-    if low > _U_LOW32:
-        b += 4
-        low >>= _U32
-    if low > _U_LOW16:
-        b += 2
-        low >>= _U16
-    if low > _U_LOW8:
-        b += 1
-    return b if _LITTLE else 7 - b
-
-
-@_jit
-def collect_flags(flags: np.ndarray, out: np.ndarray) -> int:
-    """Write the indices of the nonzero entries of ``flags`` to ``out`` in increasing order.
-
-    Parameters
-    ----------
-    flags : ndarray of uint8, shape (m,)
-        Entries 0 or 1; ``m`` a multiple of 8.
-    out : ndarray of intp, shape (>= number of ones,)
-
-    Returns
-    -------
-    int
-        The number of indices written (``out[:count]`` equals ``np.flatnonzero(flags)``).
-    """
-    words = flags.view(np.uint64)  # eight flags at a time: most words are zero
-    count = 0
-    for w in range(words.size):
-        x = words[w]
-        while x != _U0:
-            low = x & (~x + _U1)  # the lowest set bit (bit 0 of a flag byte)
-            out[count] = 8 * w + _byte_of_bit(low)
-            count += 1
-            x ^= low
-    return count
-
-
 _SCAN, _EXTRAPOLATE = 0, 1  # what _sweep does to each row before scanning it
 
 
 @_jit
 def _sweep(mode: int, C: np.ndarray, C_prev: np.ndarray, beta, out: np.ndarray, mask: np.ndarray, want_pred: bool,
            pred: np.ndarray, a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_t: np.ndarray,
-           flags: np.ndarray, index_out: np.ndarray, t_out: np.ndarray) -> int:
+           row_flags: np.ndarray, index_out: np.ndarray, t_out: np.ndarray) -> tuple[int, float]:
     """The body of :func:`cone_pass` (``mode`` _SCAN, ``out`` is ``C``) and :func:`extrapolate_pass`.
 
     The loops are written out here, not in per-row helpers: a call per row
@@ -179,20 +135,27 @@ def _sweep(mode: int, C: np.ndarray, C_prev: np.ndarray, beta, out: np.ndarray, 
     inlined helpers kept the row loops from vectorizing.
     """
     _, n, p = C.shape
-    s = 0
+    zero = out.dtype.type(0)
+    smallest = zero  # min(0, min c): every negative c is on the support or flagged
+    s = count = 0
     for half in range(2):
         for k in range(n):
             start = (half * n + k) * p
-            row, mask_row, row_flags = out[half, k], mask[k], flags[start : start + p]  # slices: SIMD loops
+            row, mask_row = out[half, k], mask[k]
+            negative = 0
             if mode == _EXTRAPOLATE:
                 u, u_prev = C[half, k], C_prev[half, k]
                 for i in range(p):
                     z = (u[i] - u_prev[i]) * beta + u[i]
                     row[i] = z
-                    row_flags[i] = (z if mask_row[i] else -z) < 0
+                    flag = (z if mask_row[i] else -z) < 0
+                    row_flags[i] = flag
+                    negative += flag
             else:
                 for i in range(p):
-                    row_flags[i] = (row[i] if mask_row[i] else -row[i]) < 0
+                    flag = (row[i] if mask_row[i] else -row[i]) < 0
+                    row_flags[i] = flag
+                    negative += flag
             if want_pred:
                 total = _masked_row_sum(row, mask_row)
                 pred[k] = total if half == 0 else pred[k] - total
@@ -200,21 +163,27 @@ def _sweep(mode: int, C: np.ndarray, C_prev: np.ndarray, beta, out: np.ndarray, 
             end = start + p
             while s < a_index.size and a_index[s] < end:
                 i = a_index[s] - start
-                support_t[s] = (row[i] if mask_row[i] else -row[i]) * neg_rho + a_values[s]
+                c = row[i] if mask_row[i] else -row[i]
+                smallest = c if c < smallest else smallest
+                support_t[s] = c * neg_rho + a_values[s]
+                negative -= row_flags[i]
                 row_flags[i] = 0
                 s += 1
-    count = collect_flags(flags, index_out)  # the violated entries off the support: a = 0 there
-    values, mask_flat, zero = out.reshape(-1), mask.reshape(-1), out.dtype.type(0)
-    for v in range(count):
-        j = index_out[v]
-        t_out[v] = (values[j] if mask_flat[j % (n * p)] else -values[j]) * neg_rho + zero
-    return count
+            if negative:  # violated entries off the support (a = 0 there): rare, the row is in cache
+                for i in range(p):
+                    if row_flags[i]:
+                        c = row[i] if mask_row[i] else -row[i]
+                        smallest = c if c < smallest else smallest
+                        index_out[count] = start + i
+                        t_out[count] = c * neg_rho + zero
+                        count += 1
+    return count, float(smallest)
 
 
 @_jit
 def cone_pass(U: np.ndarray, mask: np.ndarray, want_pred: bool, pred: np.ndarray, a_index: np.ndarray,
-              a_values: np.ndarray, neg_rho, support_t: np.ndarray, flags: np.ndarray, index_out: np.ndarray,
-              t_out: np.ndarray) -> int:
+              a_values: np.ndarray, neg_rho, support_t: np.ndarray, row_flags: np.ndarray, index_out: np.ndarray,
+              t_out: np.ndarray) -> tuple[int, float]:
     r"""Predictions and penalty arguments of raw products, in one pass (``U`` is read only).
 
     The cone values are :math:`c = S \odot u` with the signs :math:`S = 2D - 1`
@@ -239,7 +208,7 @@ def cone_pass(U: np.ndarray, mask: np.ndarray, want_pred: bool, pred: np.ndarray
         :math:`-\rho`.
     support_t : ndarray, shape (s,)
         Receives :math:`t = c \cdot (-\rho) + a` at ``a_index``.
-    flags : ndarray of uint8, shape (m,), m >= 2np a multiple of 8, zero beyond 2np
+    row_flags : ndarray of uint8, shape (p,)
         Scratch.
     index_out : ndarray of intp, shape (2np,)
         Receives the flat indices off ``a_index`` with :math:`c < 0`, increasing.
@@ -248,26 +217,28 @@ def cone_pass(U: np.ndarray, mask: np.ndarray, want_pred: bool, pred: np.ndarray
 
     Returns
     -------
-    int
+    count : int
         The number of those entries (``index_out[:count]``, ``t_out[:count]``).
+    smallest : float
+        :math:`\min(0, \min_j c_j)`, from the entries visited (every negative one is).
     """
-    return _sweep(_SCAN, U, U, neg_rho, U, mask, want_pred, pred, a_index, a_values, neg_rho, support_t, flags,
+    return _sweep(_SCAN, U, U, neg_rho, U, mask, want_pred, pred, a_index, a_values, neg_rho, support_t, row_flags,
                   index_out, t_out)
 
 
 @_jit
 def extrapolate_pass(U: np.ndarray, U_prev: np.ndarray, beta, out: np.ndarray, mask: np.ndarray, want_pred: bool,
                      pred: np.ndarray, a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_t: np.ndarray,
-                     flags: np.ndarray, index_out: np.ndarray, t_out: np.ndarray) -> int:
-    r"""Cone values of the momentum point with their penalty arguments (and predictions), in one pass.
+                     row_flags: np.ndarray, index_out: np.ndarray, t_out: np.ndarray) -> tuple[int, float]:
+    r"""Raw products of the momentum point with their penalty arguments (and predictions), in one pass.
 
-    Writes ``out`` :math:`= (C - C_{prev}) \beta + C` (rounded as
-    :func:`relu_convex.solvers.proximal.extrapolate_products`); ``beta`` has
-    ``C``'s dtype. The other arguments and the return value are those of
-    :func:`cone_pass` for ``out``.
+    Writes ``out`` :math:`= (U - U_{prev}) \beta + U` (rounded as
+    :func:`relu_convex.solvers.proximal.extrapolate_products`; the signs
+    commute with every rounding); ``beta`` has ``U``'s dtype. The other
+    arguments and the return values are those of :func:`cone_pass` for ``out``.
     """
     return _sweep(_EXTRAPOLATE, U, U_prev, beta, out, mask, want_pred, pred, a_index, a_values, neg_rho, support_t,
-                  flags, index_out, t_out)
+                  row_flags, index_out, t_out)
 
 
 @_jit
@@ -336,40 +307,44 @@ def gradient_factor(mask: np.ndarray, scaled_residual: np.ndarray, a_index: np.n
 
 @_jit
 def momentum_pass(U: np.ndarray, U_prev: np.ndarray, beta, mask: np.ndarray, scaled_residual: np.ndarray,
-                  a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_q: np.ndarray, flags: np.ndarray,
+                  a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_q: np.ndarray, row_flags: np.ndarray,
                   index_out: np.ndarray, q_out: np.ndarray, H: np.ndarray, z_row: np.ndarray) -> tuple[int, float]:
     r""":func:`extrapolate_pass` and :func:`gradient_factor` in one pass, without storing the momentum point.
 
     Its cone values, :math:`c = \pm ((u - u_{prev}) \beta + u)`, are formed
     row by row in ``z_row`` (shape (p,)); with ``scaled_residual``
-    :math:`s = r_z \cdot (-1/n)` from their (known) predictions, ``H`` and the
-    estimates :math:`q = (c \cdot (-\rho) + a)_+` follow as in
-    :func:`gradient_factor`. The estimates off the multipliers' support, at the
-    entries with :math:`c < 0`, are added after the pass (their ``c``
-    recomputed by the same formula).
+    :math:`s = r_z \cdot (-1/n)` from their (known) predictions, ``H``
+    (stored negated) and the estimates :math:`q = (c \cdot (-\rho) + a)_+`
+    follow as in :func:`gradient_factor`, on the multipliers' support and on
+    the entries off it with :math:`c < 0`. ``row_flags`` (uint8, shape (p,))
+    is scratch.
 
     Returns
     -------
     count : int
-        The number of those entries (``index_out[:count]``, their estimates
-        ``q_out[:count]``; the support's in ``support_q``).
+        The number of entries off the support with :math:`c < 0`
+        (``index_out[:count]``, increasing, their estimates ``q_out[:count]``;
+        the support's in ``support_q``).
     total : float
         :math:`\|q\|^2`, summed in float64.
     """
     _, n, p = U.shape
     zero = H.dtype.type(0)
-    s = 0
+    s = count = 0
     total = 0.0
     for half in range(2):
         for k in range(n):
             start = (half * n + k) * p
-            u, u_prev, mask_row, row_flags, h = U[half, k], U_prev[half, k], mask[k], flags[start : start + p], H[half, k]
+            u, u_prev, mask_row, h = U[half, k], U_prev[half, k], mask[k], H[half, k]
             r = scaled_residual[k]
+            negative = 0
             for i in range(p):
                 z = (u[i] - u_prev[i]) * beta + u[i]
                 c = z if mask_row[i] else -z
                 z_row[i] = c
-                row_flags[i] = c < 0
+                flag = c < 0
+                row_flags[i] = flag
+                negative += flag
                 v = r if mask_row[i] else zero
                 h[i] = -v if half == 0 else v
             end = start + p
@@ -379,18 +354,18 @@ def momentum_pass(U: np.ndarray, U_prev: np.ndarray, beta, mask: np.ndarray, sca
                 support_q[s] = q
                 h[i] -= q if mask_row[i] else -q
                 total += float(q) * float(q)
+                negative -= row_flags[i]
                 row_flags[i] = 0
                 s += 1
-    count = collect_flags(flags, index_out)
-    Uf, Uf_prev, Hf, mask_flat = U.reshape(-1), U_prev.reshape(-1), H.reshape(-1), mask.reshape(-1)
-    for v in range(count):
-        j = index_out[v]
-        m = mask_flat[j % (n * p)]
-        z = (Uf[j] - Uf_prev[j]) * beta + Uf[j]
-        q = _positive_part((z if m else -z) * neg_rho + zero, zero)
-        q_out[v] = q
-        Hf[j] -= q if m else -q
-        total += float(q) * float(q)
+            if negative:  # violated entries off the support (a = 0 there): rare, the row is in cache
+                for i in range(p):
+                    if row_flags[i]:
+                        q = _positive_part(z_row[i] * neg_rho + zero, zero)
+                        index_out[count] = start + i
+                        q_out[count] = q
+                        h[i] -= q if mask_row[i] else -q
+                        total += float(q) * float(q)
+                        count += 1
     return count, total
 
 
@@ -576,7 +551,7 @@ class FusedAugmentedPart(AugmentedPart):
         self._mask8 = np.ascontiguousarray(op.masks).view(np.uint8)
         self._a_index = np.flatnonzero(self._flat_multipliers > 0)
         self._a_values = np.ascontiguousarray(self._flat_multipliers[self._a_index])
-        self._flags = np.zeros(-(-size // 8) * 8, dtype=np.uint8)
+        self._row_flags = np.empty(self.p, dtype=np.uint8)
         self._index_out = np.empty(size, dtype=np.intp)
         self._t_out = np.empty(size, dtype=op.dtype)
         self._z_row = np.empty(self.p, dtype=op.dtype)
@@ -603,9 +578,9 @@ class FusedAugmentedPart(AugmentedPart):
         if want_pred:
             pred = np.empty(self.n, dtype=U.dtype)
         support_t = np.empty(self._a_index.size, dtype=U.dtype)
-        count = cone_pass(U, self._mask8, want_pred, pred, self._a_index, self._a_values, self._neg_rho, support_t,
-                          self._flags, self._index_out, self._t_out)
-        scan = Scan(support_t, self._index_out[:count].copy(), self._t_out[:count].copy())
+        count, smallest = cone_pass(U, self._mask8, want_pred, pred, self._a_index, self._a_values, self._neg_rho, support_t,
+                          self._row_flags, self._index_out, self._t_out)
+        scan = Scan(support_t, self._index_out[:count].copy(), self._t_out[:count].copy(), smallest)
         self._remember(U, pred, scan)
         return pred, scan
 
@@ -619,6 +594,10 @@ class FusedAugmentedPart(AugmentedPart):
     def cone_values(self, U: np.ndarray | Momentum) -> np.ndarray:
         """The cone values :math:`S \\odot U` of products, shape (2, n, p) (a new array)."""
         return np.asarray(U) * self._signs.reshape(self.n, self.p)
+
+    def smallest_cone_value(self, U: np.ndarray) -> float:
+        """:math:`\\min(0, \\min_j c_j)` over the cone values of products ``U`` (from its :class:`Scan`)."""
+        return self._scanned(U)[1].smallest
 
     def dense_estimates(self, at: Evaluation) -> np.ndarray:
         """The multiplier estimates :math:`(a - \\rho c)_+` of the evaluation ``at`` as an array of shape (2, n, p)."""
@@ -647,9 +626,9 @@ class FusedAugmentedPart(AugmentedPart):
         Uz = np.empty_like(U)
         pred_z = np.empty(self.n, dtype=U.dtype)
         support_t = np.empty(self._a_index.size, dtype=U.dtype)
-        count = extrapolate_pass(U, U_prev, U.dtype.type(beta), Uz, self._mask8, True, pred_z, self._a_index,
-                                 self._a_values, self._neg_rho, support_t, self._flags, self._index_out, self._t_out)
-        self._remember(Uz, pred_z, Scan(support_t, self._index_out[:count].copy(), self._t_out[:count].copy()))
+        count, smallest = extrapolate_pass(U, U_prev, U.dtype.type(beta), Uz, self._mask8, True, pred_z, self._a_index,
+                                 self._a_values, self._neg_rho, support_t, self._row_flags, self._index_out, self._t_out)
+        self._remember(Uz, pred_z, Scan(support_t, self._index_out[:count].copy(), self._t_out[:count].copy(), smallest))
         return Uz
 
     def evaluate(self, U: np.ndarray | Momentum) -> Evaluation:
@@ -658,7 +637,7 @@ class FusedAugmentedPart(AugmentedPart):
             r = U.pred - self.y
             support_q = np.empty(self._a_index.size, dtype=r.dtype)
             count, sumsq = momentum_pass(U.U, U.U_prev, U.U.dtype.type(U.beta), self._mask8, r * -self._inv_n,
-                                         self._a_index, self._a_values, self._neg_rho, support_q, self._flags,
+                                         self._a_index, self._a_values, self._neg_rho, support_q, self._row_flags,
                                          self._index_out, self._t_out, self._H, self._z_row)
             est = Estimates(support_q, self._index_out[:count].copy(), self._t_out[:count].copy())
         else:

@@ -269,8 +269,10 @@ class _Output:
         self.part, self.lam, self.row_scale, self.target_scale, self.ops = part, lam, row_scale, target_scale, ops
         # the NumPy part recalls the predictions of the iterates it has seen
         self.predictions = getattr(part, "_predictions", part.predictions)
-        # the fused part's products are the raw products, the cone values up to signs
+        # the fused part's products are the raw products, the cone values up to signs;
+        # it knows their smallest value from the pass that made them
         self.cone_values = getattr(part, "cone_values", lambda C: C)
+        self.smallest = getattr(part, "smallest_cone_value", lambda C: ops.min(C, initial=0.0))
 
     def objective(self, x: np.ndarray, C: np.ndarray) -> float:
         r = self.predictions(C) - self.part.y
@@ -278,7 +280,7 @@ class _Output:
 
     def violation(self, x: np.ndarray, C: np.ndarray) -> float:
         """:func:`relu_convex.cones.relative_violation` of ``x`` with products ``C``."""
-        worst = -self.ops.min(self.cone_values(C), initial=0.0)
+        worst = -self.smallest(C)
         if worst <= 0.0:
             return 0.0
         return relative_violation(worst, self.ops.max_row_norm(x), self.row_scale, self.target_scale)
