@@ -1,51 +1,58 @@
 r"""Fused numba kernels for the iterations of the ``"al"`` solver (optional: needs numba).
 
 An iteration of :class:`~relu_convex.solvers.augmented_lagrangian.AugmentedPart`
-costs two BLAS products with the data, the cone values
-:math:`C = (G_i v_i, G_i w_i)_i` of shape (2, n, p) and the gradient product
-:math:`X^\top H`, and about ten elementwise NumPy passes over (2, n, p) arrays.
-For small ``d`` those passes cost several times the products.
-:class:`FusedAugmentedPart` keeps the two products (``np.matmul``) and does the
-elementwise work of each in one pass:
+costs two BLAS products with the data, the cone values of shape (2, n, p)
+:math:`C = (S_i \odot X v_i, S_i \odot X w_i)_i` (:math:`S = 2D - 1`) and the
+gradient product :math:`X^\top H`, and about ten elementwise NumPy passes over
+(2, n, p) arrays (signs, predictions, extrapolation, candidates, the factor
+``H``, the Bregman term). For small ``d`` those passes cost several times the
+products. :class:`FusedAugmentedPart` keeps the two products (``np.matmul``)
+and does the elementwise work of each in one pass:
 
-========================  =====================================================
-:func:`cone_pass`         after ``C = X V^T``: the signs, the predictions and
-                          the penalty arguments (below)
-:func:`extrapolate_pass`  :math:`C_z = (C - C_{prev})\beta + C`, its penalty
-                          arguments (and predictions, when not known)
-:func:`gradient_factor`   the factor ``H`` of the gradient and the multiplier
-                          estimates
-:func:`bregman_penalty`   the penalty part of the Bregman term (no pass over
-                          the (2, n, p) arrays)
-========================  =====================================================
+======================  =======================================================
+:func:`cone_pass`       after ``U = X V^T`` (the raw products; the cone values
+                        are :math:`\pm u`, signed as they are read): the
+                        predictions, the penalty arguments (below) and the
+                        smallest cone value
+:func:`gradient_pass`   before ``X^T H``: the cone values of the momentum point
+                        :math:`(U - U_{prev}) \beta + U`, formed row by row and
+                        never stored, the factor ``H`` and the multiplier
+                        estimates
+:func:`bregman_penalty` the penalty part of the Bregman term, from the arguments
+                        and estimates alone (no pass over (2, n, p) arrays)
+======================  =======================================================
 
 Penalty arguments. The penalty needs :math:`t = a - \rho c` (rounded as
 ``c * (-rho) + a``) where :math:`q = t_+` may be positive: on the support of
 the multipliers (``a_index``, the entries with :math:`a > 0`, a small share
 near a solution) and where :math:`c < 0` (elsewhere :math:`t = -\rho c \le 0`).
-A :class:`Scan` of cone values holds ``t`` on the whole support of the
-multipliers (zero estimates included, which add exact zeros to every sum) and
-on the violated entries off it, both with increasing flat indices, so that the
-gradient factor adds the estimates row by row and the Bregman term pairs two
-scans without touching the (2, n, p) arrays.
+A :class:`Scan` holds ``t`` on the whole support of the multipliers (zero
+estimates there add exact zeros to every sum) and on the violated entries off
+it. The NumPy part finds the same entries with the bar :math:`c < a / \rho`
+(raised by a few roundings); here the support is known and only :math:`c < 0`
+is tested, on each row while it is in cache.
 
 Roundings. Every entry is computed by the same floating-point operations as in
 the NumPy part (``(C - C_prev) * beta + C``, ``c * (-rho) + a``,
 ``mask * (r * (-1/n))``, exact sign changes), and the estimates are the same
 numbers, exactly; only sums are accumulated in another order (the
 predictions' row sums in SIMD partial sums, as NumPy's loops do, in the
-array's dtype; the penalty sums in float64), so the iterates agree with the
-NumPy path to rounding.
+array's dtype; the penalty sums in float64; the group norms of
+:class:`FusedOps` row by row), so the iterates agree with the NumPy path to
+rounding. (Over hundreds of iterations any two roundings drift apart, the
+NumPy path's own as much: a change of ``x0`` in the last bit grows to about
+``1e-5`` relative after 300 iterations; both reach the same optimum.)
 
 Importing this module imports numba and compiles nothing; each kernel is
-compiled on its first call for the dtype it sees (float32 or float64) and
-cached on disk (``cache=True``), so later processes load it. The kernels are
-serial (no threads) and use no fast-math flags except reassociation of the
-predictions' row sums.
+compiled on its first call for the dtypes it sees (float32 or float64) and
+cached on disk (``cache=True``), so later processes load it (a fraction of a
+second against a few seconds). The kernels are serial (no threads) and use no
+fast-math flags except reassociation of the predictions' row sums.
 """
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import NamedTuple
 
@@ -59,18 +66,19 @@ __all__ = [
     "FusedAugmentedPart",
     "Scan",
     "Estimates",
+    "Momentum",
+    "FusedOps",
     "cone_pass",
-    "extrapolate_pass",
-    "gradient_factor",
+    "gradient_pass",
     "bregman_penalty",
+    "collect_flags",
 ]
 
 _jit = numba.njit(cache=True, nogil=True)
 # reassociation lets the row sums use SIMD accumulators (NumPy's sums do the same)
 _sum_jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
-# helpers called per row are inlined into the kernels (a call passes every array as several scalars)
+# scalar helpers are inlined (a call passes every array as several scalars)
 _inline = numba.njit(inline="always")
-
 
 
 class Scan(NamedTuple):
@@ -121,73 +129,64 @@ def _positive_part(t, zero):
     return t if not t < zero else zero
 
 
-_SCAN, _EXTRAPOLATE = 0, 1  # what _sweep does to each row before scanning it
+_LITTLE = sys.byteorder == "little"
+_U0, _U1, _U16, _U32 = np.uint64(0), np.uint64(1), np.uint64(16), np.uint64(32)
+_U_LOW8, _U_LOW16, _U_LOW32 = np.uint64(0xFF), np.uint64(0xFFFF), np.uint64(0xFFFFFFFF)
+
+
+@_inline
+def _byte_of_bit(low) -> int:
+    """Index, in memory order, of the byte of a uint64 holding its single set bit ``low``."""
+    b = 0
+    if low > _U_LOW32:
+        b += 4
+        low >>= _U32
+    if low > _U_LOW16:
+        b += 2
+        low >>= _U16
+    if low > _U_LOW8:
+        b += 1
+    return b if _LITTLE else 7 - b
 
 
 @_jit
-def _sweep(mode: int, C: np.ndarray, C_prev: np.ndarray, beta, out: np.ndarray, mask: np.ndarray, want_pred: bool,
-           pred: np.ndarray, a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_t: np.ndarray,
-           row_flags: np.ndarray, index_out: np.ndarray, t_out: np.ndarray) -> tuple[int, float]:
-    """The body of :func:`cone_pass` (``mode`` _SCAN, ``out`` is ``C``) and :func:`extrapolate_pass`.
+def collect_flags(flags: np.ndarray, out: np.ndarray) -> int:
+    """Write the indices of the nonzero entries of ``flags`` to ``out`` in increasing order.
 
-    The loops are written out here, not in per-row helpers: a call per row
-    costs more than the row (every array goes as several scalars), and
-    inlined helpers kept the row loops from vectorizing.
+    Parameters
+    ----------
+    flags : ndarray of uint8, shape (m,)
+        Entries 0 or 1; ``m`` a multiple of 8.
+    out : ndarray of intp, shape (>= number of ones,)
+
+    Returns
+    -------
+    int
+        The number of indices written (``out[:count]`` equals ``np.flatnonzero(flags)``).
     """
-    _, n, p = C.shape
-    zero = out.dtype.type(0)
-    smallest = zero  # min(0, min c): every negative c is on the support or flagged
-    s = count = 0
-    for half in range(2):
-        for k in range(n):
-            start = (half * n + k) * p
-            row, mask_row = out[half, k], mask[k]
-            negative = 0
-            if mode == _EXTRAPOLATE:
-                u, u_prev = C[half, k], C_prev[half, k]
-                for i in range(p):
-                    z = (u[i] - u_prev[i]) * beta + u[i]
-                    row[i] = z
-                    flag = (z if mask_row[i] else -z) < 0
-                    row_flags[i] = flag
-                    negative += flag
-            else:
-                for i in range(p):
-                    flag = (row[i] if mask_row[i] else -row[i]) < 0
-                    row_flags[i] = flag
-                    negative += flag
-            if want_pred:
-                total = _masked_row_sum(row, mask_row)
-                pred[k] = total if half == 0 else pred[k] - total
-            # the multipliers' support in this row: t kept there, the entries unflagged
-            end = start + p
-            while s < a_index.size and a_index[s] < end:
-                i = a_index[s] - start
-                c = row[i] if mask_row[i] else -row[i]
-                smallest = c if c < smallest else smallest
-                support_t[s] = c * neg_rho + a_values[s]
-                negative -= row_flags[i]
-                row_flags[i] = 0
-                s += 1
-            if negative:  # violated entries off the support (a = 0 there): rare, the row is in cache
-                for i in range(p):
-                    if row_flags[i]:
-                        c = row[i] if mask_row[i] else -row[i]
-                        smallest = c if c < smallest else smallest
-                        index_out[count] = start + i
-                        t_out[count] = c * neg_rho + zero
-                        count += 1
-    return count, float(smallest)
+    words = flags.view(np.uint64)  # eight flags at a time: most words are zero
+    count = 0
+    for w in range(words.size):
+        x = words[w]
+        while x != _U0:
+            low = x & (~x + _U1)  # the lowest set bit (bit 0 of a flag byte)
+            out[count] = 8 * w + _byte_of_bit(low)
+            count += 1
+            x ^= low
+    return count
 
 
 @_jit
 def cone_pass(U: np.ndarray, mask: np.ndarray, want_pred: bool, pred: np.ndarray, a_index: np.ndarray,
-              a_values: np.ndarray, neg_rho, support_t: np.ndarray, row_flags: np.ndarray, index_out: np.ndarray,
+              a_values: np.ndarray, neg_rho, support_t: np.ndarray, flags: np.ndarray, index_out: np.ndarray,
               t_out: np.ndarray) -> tuple[int, float]:
     r"""Predictions and penalty arguments of raw products, in one pass (``U`` is read only).
 
     The cone values are :math:`c = S \odot u` with the signs :math:`S = 2D - 1`
-    (:math:`\pm u` exactly), formed entry by entry.
+    (:math:`\pm u` exactly), formed entry by entry. The loops are written out
+    here rather than in per-row helpers: a call per row costs more than the row
+    (every array goes as several scalars), and inlined helpers kept the row
+    loops from vectorizing.
 
     Parameters
     ----------
@@ -208,7 +207,7 @@ def cone_pass(U: np.ndarray, mask: np.ndarray, want_pred: bool, pred: np.ndarray
         :math:`-\rho`.
     support_t : ndarray, shape (s,)
         Receives :math:`t = c \cdot (-\rho) + a` at ``a_index``.
-    row_flags : ndarray of uint8, shape (p,)
+    flags : ndarray of uint8, shape (m,), m >= 2np a multiple of 8, zero beyond 2np
         Scratch.
     index_out : ndarray of intp, shape (2np,)
         Receives the flat indices off ``a_index`` with :math:`c < 0`, increasing.
@@ -222,129 +221,107 @@ def cone_pass(U: np.ndarray, mask: np.ndarray, want_pred: bool, pred: np.ndarray
     smallest : float
         :math:`\min(0, \min_j c_j)`, from the entries visited (every negative one is).
     """
-    return _sweep(_SCAN, U, U, neg_rho, U, mask, want_pred, pred, a_index, a_values, neg_rho, support_t, row_flags,
-                  index_out, t_out)
+    _, n, p = U.shape
+    zero = U.dtype.type(0)
+    smallest = zero
+    s = 0
+    for half in range(2):
+        for k in range(n):
+            start = (half * n + k) * p
+            row, mask_row, row_flags = U[half, k], mask[k], flags[start : start + p]  # slices: SIMD loops
+            for i in range(p):
+                row_flags[i] = (row[i] if mask_row[i] else -row[i]) < 0
+            if want_pred:
+                total = _masked_row_sum(row, mask_row)
+                pred[k] = total if half == 0 else pred[k] - total
+            # the multipliers' support in this row: t kept there, the entries unflagged
+            end = start + p
+            while s < a_index.size and a_index[s] < end:
+                i = a_index[s] - start
+                c = row[i] if mask_row[i] else -row[i]
+                smallest = c if c < smallest else smallest
+                support_t[s] = c * neg_rho + a_values[s]
+                row_flags[i] = 0
+                s += 1
+    # the violated entries off the support (a = 0 there): few, collected eight flags at a time
+    count = collect_flags(flags, index_out)
+    values, mask_flat = U.reshape(-1), mask.reshape(-1)
+    for v in range(count):
+        j = index_out[v]
+        c = values[j] if mask_flat[j % (n * p)] else -values[j]
+        smallest = c if c < smallest else smallest
+        t_out[v] = c * neg_rho + zero
+    return count, float(smallest)
 
 
 @_jit
-def extrapolate_pass(U: np.ndarray, U_prev: np.ndarray, beta, out: np.ndarray, mask: np.ndarray, want_pred: bool,
-                     pred: np.ndarray, a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_t: np.ndarray,
-                     row_flags: np.ndarray, index_out: np.ndarray, t_out: np.ndarray) -> tuple[int, float]:
-    r"""Raw products of the momentum point with their penalty arguments (and predictions), in one pass.
+def gradient_pass(U: np.ndarray, U_prev: np.ndarray, beta, mask: np.ndarray, scaled_residual: np.ndarray,
+                  a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_q: np.ndarray, flags: np.ndarray,
+                  index_out: np.ndarray, q_out: np.ndarray, H: np.ndarray, z_row: np.ndarray) -> tuple[int, float]:
+    r"""The factor of the gradient and the multiplier estimates at the point with products :math:`(U - U_{prev}) \beta + U`, in one pass.
 
-    Writes ``out`` :math:`= (U - U_{prev}) \beta + U` (rounded as
-    :func:`relu_convex.solvers.proximal.extrapolate_products`; the signs
-    commute with every rounding); ``beta`` has ``U``'s dtype. The other
-    arguments and the return values are those of :func:`cone_pass` for ``out``.
-    """
-    return _sweep(_EXTRAPOLATE, U, U_prev, beta, out, mask, want_pred, pred, a_index, a_values, neg_rho, support_t,
-                  row_flags, index_out, t_out)
-
-
-@_jit
-def gradient_factor(mask: np.ndarray, scaled_residual: np.ndarray, a_index: np.ndarray, support_t: np.ndarray,
-                    violated: np.ndarray, violated_t: np.ndarray, support_q: np.ndarray, violated_q: np.ndarray,
-                    H: np.ndarray) -> float:
-    r"""The factor of the gradient :math:`-X^\top H` (stored negated) and the multiplier estimates, in one pass.
-
-    With :math:`s = r \cdot (-1/n)` (``scaled_residual``), the signs
-    :math:`S = 2D - 1` and the estimates :math:`q = t_+` of a :class:`Scan`:
+    The point's cone values, :math:`c = \pm ((u - u_{prev}) \beta + u)`
+    (rounded as :func:`relu_convex.solvers.proximal.extrapolate_products`; the
+    signs commute with every rounding), are formed row by row in ``z_row`` and
+    never stored; ``U_prev = U`` with ``beta = 0`` gives the point of ``U``
+    itself (:math:`c = \pm u` exactly). With :math:`s = r \cdot (-1/n)`
+    (``scaled_residual``, from the point's predictions), the signs
+    :math:`S = 2D - 1` and the estimates :math:`q = (c \cdot (-\rho) + a)_+`,
+    nonzero only on the multipliers' support and where :math:`c < 0`:
 
     .. math::
 
         H[0]_{k, i} = D_{ki} s_k + S_{ki} q[0]_{k, i}, \qquad
-        H[1]_{k, i} = -(D_{ki} s_k) + S_{ki} q[1]_{k, i}.
+        H[1]_{k, i} = -(D_{ki} s_k) + S_{ki} q[1]_{k, i},
+
+    and the gradient is :math:`-X^\top H`. ``H`` receives :math:`-H`, so that
+    :math:`X^\top` times it is the gradient with no negation pass (the signs
+    change exactly).
 
     Parameters
     ----------
+    U, U_prev : ndarray, shape (2, n, p), C order
+    beta : scalar of ``U``'s dtype
     mask : ndarray of uint8, shape (n, p)
     scaled_residual : ndarray, shape (n,)
-    a_index, support_t : ndarray, shape (s,)
-        The multipliers' support and ``t`` there.
-    violated, violated_t : ndarray, shape (v,)
-        The violated entries off it and ``t`` there.
-    support_q, violated_q : ndarray, shape (s,) and (v,)
-        Receive the estimates :math:`q = t_+`.
+    a_index, a_values : ndarray, shape (s,)
+        As for :func:`cone_pass`.
+    neg_rho : scalar of ``U``'s dtype
+    support_q : ndarray, shape (s,)
+        Receives :math:`q` at ``a_index``.
+    flags : ndarray of uint8, shape (m,), m >= 2np a multiple of 8, zero beyond 2np
+        Scratch.
+    index_out : ndarray of intp, shape (2np,)
+        Receives the flat indices off ``a_index`` with :math:`c < 0`, increasing.
+    q_out : ndarray, shape (2np,)
+        Receives :math:`q` there.
     H : ndarray, shape (2, n, p)
-        Receives :math:`-H`, so that :math:`X^\top (-H)` is the gradient with
-        no negation pass (the signs change exactly).
-
-    Returns
-    -------
-    float
-        :math:`\|q\|^2`, summed in float64.
-    """
-    _, n, p = H.shape
-    zero = H.dtype.type(0)
-    lists = ((a_index, support_t, support_q), (violated, violated_t, violated_q))
-    position = [0, 0]
-    total = 0.0
-    for half in range(2):
-        for k in range(n):
-            r = scaled_residual[k]
-            h, mask_row = H[half, k], mask[k]
-            if half == 0:
-                for i in range(p):
-                    h[i] = -(r if mask_row[i] else zero)
-            else:
-                for i in range(p):
-                    h[i] = r if mask_row[i] else zero
-            start = (half * n + k) * p
-            end = start + p
-            for which in range(2):  # add S q at the estimates' entries in this row
-                index, t, q = lists[which]
-                s = position[which]
-                while s < index.size and index[s] < end:
-                    i = index[s] - start
-                    value = _positive_part(t[s], zero)
-                    q[s] = value
-                    h[i] -= value if mask_row[i] else -value
-                    total += float(value) * float(value)
-                    s += 1
-                position[which] = s
-    return total
-
-
-@_jit
-def momentum_pass(U: np.ndarray, U_prev: np.ndarray, beta, mask: np.ndarray, scaled_residual: np.ndarray,
-                  a_index: np.ndarray, a_values: np.ndarray, neg_rho, support_q: np.ndarray, row_flags: np.ndarray,
-                  index_out: np.ndarray, q_out: np.ndarray, H: np.ndarray, z_row: np.ndarray) -> tuple[int, float]:
-    r""":func:`extrapolate_pass` and :func:`gradient_factor` in one pass, without storing the momentum point.
-
-    Its cone values, :math:`c = \pm ((u - u_{prev}) \beta + u)`, are formed
-    row by row in ``z_row`` (shape (p,)); with ``scaled_residual``
-    :math:`s = r_z \cdot (-1/n)` from their (known) predictions, ``H``
-    (stored negated) and the estimates :math:`q = (c \cdot (-\rho) + a)_+`
-    follow as in :func:`gradient_factor`, on the multipliers' support and on
-    the entries off it with :math:`c < 0`. ``row_flags`` (uint8, shape (p,))
-    is scratch.
+        Receives :math:`-H`.
+    z_row : ndarray, shape (p,)
+        Scratch.
 
     Returns
     -------
     count : int
-        The number of entries off the support with :math:`c < 0`
-        (``index_out[:count]``, increasing, their estimates ``q_out[:count]``;
-        the support's in ``support_q``).
+        The number of entries off the support with :math:`c < 0`.
     total : float
         :math:`\|q\|^2`, summed in float64.
     """
     _, n, p = U.shape
     zero = H.dtype.type(0)
-    s = count = 0
+    s = 0
     total = 0.0
     for half in range(2):
         for k in range(n):
             start = (half * n + k) * p
             u, u_prev, mask_row, h = U[half, k], U_prev[half, k], mask[k], H[half, k]
+            row_flags = flags[start : start + p]
             r = scaled_residual[k]
-            negative = 0
             for i in range(p):
                 z = (u[i] - u_prev[i]) * beta + u[i]
                 c = z if mask_row[i] else -z
                 z_row[i] = c
-                flag = c < 0
-                row_flags[i] = flag
-                negative += flag
+                row_flags[i] = c < 0
                 v = r if mask_row[i] else zero
                 h[i] = -v if half == 0 else v
             end = start + p
@@ -354,18 +331,19 @@ def momentum_pass(U: np.ndarray, U_prev: np.ndarray, beta, mask: np.ndarray, sca
                 support_q[s] = q
                 h[i] -= q if mask_row[i] else -q
                 total += float(q) * float(q)
-                negative -= row_flags[i]
                 row_flags[i] = 0
                 s += 1
-            if negative:  # violated entries off the support (a = 0 there): rare, the row is in cache
-                for i in range(p):
-                    if row_flags[i]:
-                        q = _positive_part(z_row[i] * neg_rho + zero, zero)
-                        index_out[count] = start + i
-                        q_out[count] = q
-                        h[i] -= q if mask_row[i] else -q
-                        total += float(q) * float(q)
-                        count += 1
+    # the violated entries off the support (a = 0 there): few, collected eight flags at a time
+    count = collect_flags(flags, index_out)
+    Uf, Uf_prev, Hf, mask_flat = U.reshape(-1), U_prev.reshape(-1), H.reshape(-1), mask.reshape(-1)
+    for v in range(count):
+        j = index_out[v]
+        m = mask_flat[j % (n * p)]
+        z = (Uf[j] - Uf_prev[j]) * beta + Uf[j]  # the same roundings as in the pass
+        q = _positive_part((z if m else -z) * neg_rho + zero, zero)
+        q_out[v] = q
+        Hf[j] -= q if m else -q
+        total += float(q) * float(q)
     return count, total
 
 
@@ -500,10 +478,10 @@ class FusedOps(ArrayOps):
 class Momentum:
     r"""The raw products of a momentum point, :math:`(U - U_{prev}) \beta + U`, not yet formed.
 
-    What :meth:`FusedAugmentedPart.extrapolate` returns when the predictions
-    of ``U`` and ``U_prev`` are known: :meth:`FusedAugmentedPart.evaluate`
-    forms the values row by row (:func:`momentum_pass`), so the (2, n, p) array
-    is never stored. ``np.asarray`` forms it.
+    What :meth:`FusedAugmentedPart.extrapolate` returns:
+    :meth:`FusedAugmentedPart.evaluate` forms the values row by row
+    (:func:`gradient_pass`), so the (2, n, p) array is never stored.
+    ``np.asarray`` forms it.
 
     Attributes
     ----------
@@ -532,11 +510,15 @@ class FusedAugmentedPart(AugmentedPart):
     :class:`~relu_convex.solvers.augmented_lagrangian.AugmentedPart`
     (:meth:`cone_values`): the kernels form the cone values as they read, so no
     pass writes them. ``forward`` and ``evaluate`` make one pass over the
-    (2, n, p) arrays besides the BLAS product, ``extrapolate`` and ``bregman``
-    none. The part remembers, for the last four arrays of products it produced
-    or scanned, their predictions and :class:`Scan`. An evaluation's ``aux`` is
+    (2, n, p) arrays besides the BLAS product; ``extrapolate`` returns a
+    :class:`Momentum` that ``evaluate`` forms row by row, and ``bregman`` works
+    on the :class:`Scan` and :class:`Estimates` alone. The part remembers, for
+    the last four arrays of products it produced or scanned, their predictions
+    and :class:`Scan` (whose smallest cone value gives the violation,
+    :meth:`smallest_cone_value`). An evaluation's ``aux`` is
     ``(residual, Estimates)`` (:meth:`dense_estimates` gives the (2, n, p)
-    array). NumPy arrays of float32 or float64.
+    array). ``ops`` (:class:`FusedOps`) does the engine's row-wise steps.
+    NumPy arrays of float32 or float64.
 
     Parameters
     ----------
@@ -546,17 +528,19 @@ class FusedAugmentedPart(AugmentedPart):
 
     def __init__(self, op, y: np.ndarray, multipliers: np.ndarray, rho: float):
         super().__init__(op, y, multipliers, rho)
-        size = 2 * self.n * self.p
         self._neg_rho = op.dtype.type(-self.rho)
         self._mask8 = np.ascontiguousarray(op.masks).view(np.uint8)
-        self._a_index = np.flatnonzero(self._flat_multipliers > 0)
-        self._a_values = np.ascontiguousarray(self._flat_multipliers[self._a_index])
-        self._row_flags = np.empty(self.p, dtype=np.uint8)
-        self._index_out = np.empty(size, dtype=np.intp)
-        self._t_out = np.empty(size, dtype=op.dtype)
         self._z_row = np.empty(self.p, dtype=op.dtype)
         self._records: list = []  # (weak reference to U, predictions, Scan or None)
         self.ops = FusedOps()  # the engine's row-wise steps (fista uses a part's ops)
+
+    def _candidate_scratch(self, a: np.ndarray) -> None:
+        """The multipliers' support, their values there, and room for the violated entries (replaces the bar)."""
+        self._a_index = np.flatnonzero(self._flat_multipliers > 0)
+        self._a_values = np.ascontiguousarray(self._flat_multipliers[self._a_index])
+        self._index_out = np.empty(a.size, dtype=np.intp)
+        self._t_out = np.empty(a.size, dtype=a.dtype)
+        self._flags = np.zeros(-(-a.size // 8) * 8, dtype=np.uint8)
 
     # -- what the part knows about the products it has seen ---------------------------
     def _record_of(self, U: np.ndarray):
@@ -578,8 +562,8 @@ class FusedAugmentedPart(AugmentedPart):
         if want_pred:
             pred = np.empty(self.n, dtype=U.dtype)
         support_t = np.empty(self._a_index.size, dtype=U.dtype)
-        count, smallest = cone_pass(U, self._mask8, want_pred, pred, self._a_index, self._a_values, self._neg_rho, support_t,
-                          self._row_flags, self._index_out, self._t_out)
+        count, smallest = cone_pass(U, self._mask8, want_pred, pred, self._a_index, self._a_values, self._neg_rho,
+                                    support_t, self._flags, self._index_out, self._t_out)
         scan = Scan(support_t, self._index_out[:count].copy(), self._t_out[:count].copy(), smallest)
         self._remember(U, pred, scan)
         return pred, scan
@@ -614,41 +598,27 @@ class FusedAugmentedPart(AugmentedPart):
         self._scan(U)
         return U
 
-    def extrapolate(self, U: np.ndarray, U_prev: np.ndarray, beta: float) -> np.ndarray | Momentum:
-        """Products of the momentum point, :math:`(U - U_{prev}) \\beta + U` (see :meth:`AugmentedPart.extrapolate`).
+    def extrapolate(self, U: np.ndarray, U_prev: np.ndarray, beta: float) -> Momentum:
+        """Products of the momentum point, :math:`(U - U_{prev}) \\beta + U` (see :meth:`AugmentedPart.extrapolate`), unformed.
 
-        A :class:`Momentum` (formed by :meth:`evaluate` on the fly) when the
-        predictions of ``U`` and ``U_prev`` are known, else the array.
+        Their predictions follow from those of ``U`` and ``U_prev``
+        (recalled, or computed here when not known).
         """
-        pred, pred_prev = self._recall(U), self._recall(U_prev)
-        if pred is not None and pred_prev is not None:
-            return Momentum(U, U_prev, beta, pred + beta * (pred - pred_prev))
-        Uz = np.empty_like(U)
-        pred_z = np.empty(self.n, dtype=U.dtype)
-        support_t = np.empty(self._a_index.size, dtype=U.dtype)
-        count, smallest = extrapolate_pass(U, U_prev, U.dtype.type(beta), Uz, self._mask8, True, pred_z, self._a_index,
-                                 self._a_values, self._neg_rho, support_t, self._row_flags, self._index_out, self._t_out)
-        self._remember(Uz, pred_z, Scan(support_t, self._index_out[:count].copy(), self._t_out[:count].copy(), smallest))
-        return Uz
+        pred, pred_prev = self._scanned(U)[0], self._scanned(U_prev)[0]
+        return Momentum(U, U_prev, beta, pred + beta * (pred - pred_prev))
 
     def evaluate(self, U: np.ndarray | Momentum) -> Evaluation:
         """Value and gradient, as :meth:`AugmentedPart.evaluate`; ``aux`` is ``(residual, Estimates)``."""
-        if isinstance(U, Momentum):
-            r = U.pred - self.y
-            support_q = np.empty(self._a_index.size, dtype=r.dtype)
-            count, sumsq = momentum_pass(U.U, U.U_prev, U.U.dtype.type(U.beta), self._mask8, r * -self._inv_n,
-                                         self._a_index, self._a_values, self._neg_rho, support_q, self._row_flags,
-                                         self._index_out, self._t_out, self._H, self._z_row)
-            est = Estimates(support_q, self._index_out[:count].copy(), self._t_out[:count].copy())
-        else:
-            pred, scan = self._scanned(U)
-            r = pred - self.y
-            est = Estimates(np.empty_like(scan.support), scan.violated, np.empty_like(scan.violated_t))
-            sumsq = gradient_factor(self._mask8, r * -self._inv_n, self._a_index, scan.support, scan.violated,
-                                    scan.violated_t, est.support, est.violated_q, self._H)
+        point = U if isinstance(U, Momentum) else Momentum(U, U, 0.0, self._scanned(U)[0])  # (U - U) 0 + U is U
+        r = point.pred - self.y
+        support_q = np.empty(self._a_index.size, dtype=point.U.dtype)
+        count, sumsq = gradient_pass(point.U, point.U_prev, point.U.dtype.type(point.beta), self._mask8,
+                                     r * -self._inv_n, self._a_index, self._a_values, self._neg_rho, support_q,
+                                     self._flags, self._index_out, self._t_out, self._H, self._z_row)
+        est = Estimates(support_q, self._index_out[:count].copy(), self._t_out[:count].copy())
         r64 = r.astype(np.float64, copy=False)
         value = 0.5 * float(np.vdot(r64, r64)) / self.n + 0.5 * sumsq / self.rho
-        G = np.matmul(self.op.X.T, self._H)  # the kernels store -H: G is the gradient
+        G = np.matmul(self.op.X.T, self._H)  # the kernel stores -H: G is the gradient
         grad = G.transpose(0, 2, 1).reshape(2 * self.p, self.d)
         return Evaluation(value, grad, U, (r, est))
 

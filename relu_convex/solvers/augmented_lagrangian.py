@@ -122,27 +122,32 @@ class AugmentedPart:
         # hold them in Fortran order, and mixed layouts make every pass strided (~3x slower)
         self._mask = np.ascontiguousarray(op.mask)
         self._signs = np.ascontiguousarray(op.signs).ravel()
+        a = np.asarray(multipliers, dtype=dtype)
+        self._flat_multipliers = a.ravel()
+        # scratch arrays: fresh large temporaries in every call cost more (page
+        # faults, cold cache lines) than the passes over them
+        self._H = np.empty((2, op.n, op.p), dtype=dtype)
+        self._candidate_scratch(a)
+        # predictions of the latest cone values seen, as (weak reference, predictions)
+        self._known: list = []
+
+    def _candidate_scratch(self, a: np.ndarray) -> None:
+        """The candidate bar and the buffers of :meth:`evaluate` for the multipliers ``a``, shape (2, n, p)."""
+        dtype = a.dtype
         # candidates for t = a - rho c > 0: c < bar. The bar exceeds a / rho by a few
         # roundings, so every entry with fl(a - fl(rho c)) > 0 is a candidate
         # (a superset: the estimates are computed exactly on it)
-        a = np.asarray(multipliers, dtype=dtype)
         finfo = np.finfo(dtype)
         bar = a / dtype.type(self.rho)
         bar *= dtype.type(1.0 + 8.0 * finfo.eps)
         bar += dtype.type(2.0 * finfo.tiny)
         self._bar = np.where(a > 0, bar, dtype.type(0.0))
-        self._flat_multipliers = a.ravel()
-        # scratch arrays: fresh large temporaries in every call cost more (page
-        # faults, cold cache lines) than the passes over them
-        self._H = np.empty((2, op.n, op.p), dtype=dtype)
-        self._candidates = np.empty((2, op.n, op.p), dtype=bool)
+        self._candidates = np.empty(a.shape, dtype=bool)
         # the multiplier estimates of the last two evaluations (see ``evaluate``),
         # zero off their supports, and those supports
-        self._estimates = np.zeros((2, 2 * op.n * op.p), dtype=dtype)
+        self._estimates = np.zeros((2, a.size), dtype=dtype)
         self._supports = [np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)]
         self._turn = 0
-        # predictions of the latest cone values seen, as (weak reference, predictions)
-        self._known: list = []
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Cone values, shape (2, n, p)."""
