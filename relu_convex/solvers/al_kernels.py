@@ -77,7 +77,8 @@ __all__ = [
 _jit = numba.njit(cache=True, nogil=True)
 # reassociation lets the row sums use SIMD accumulators (NumPy's sums do the same)
 _sum_jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
-# scalar helpers are inlined (a call passes every array as several scalars)
+# scalar helpers are inlined (a call passes every array as several scalars); note that
+# float(x) of a float32 x stays float32 in numba: np.float64(x) widens
 _inline = numba.njit(inline="always")
 
 
@@ -330,7 +331,7 @@ def gradient_pass(U: np.ndarray, U_prev: np.ndarray, beta, mask: np.ndarray, sca
                 q = _positive_part(z_row[i] * neg_rho + a_values[s], zero)
                 support_q[s] = q
                 h[i] -= q if mask_row[i] else -q
-                total += float(q) * float(q)
+                total += np.float64(q) * np.float64(q)
                 row_flags[i] = 0
                 s += 1
     # the violated entries off the support (a = 0 there): few, collected eight flags at a time
@@ -343,7 +344,7 @@ def gradient_pass(U: np.ndarray, U_prev: np.ndarray, beta, mask: np.ndarray, sca
         q = _positive_part((z if m else -z) * neg_rho + zero, zero)
         q_out[v] = q
         Hf[j] -= q if m else -q
-        total += float(q) * float(q)
+        total += np.float64(q) * np.float64(q)
     return count, total
 
 
@@ -351,8 +352,8 @@ def gradient_pass(U: np.ndarray, U_prev: np.ndarray, beta, mask: np.ndarray, sca
 def _penalty_terms(t, q_z, zero) -> tuple[float, float]:
     """:math:`((q - q_z)^2, q_z (q - t))` with :math:`q = t_+`, in float64."""
     q = _positive_part(t, zero)
-    dq = float(q - q_z)
-    return dq * dq, float(q_z) * float(q - t)
+    dq = np.float64(q - q_z)
+    return dq * dq, np.float64(q_z) * np.float64(q - t)
 
 
 @_jit
@@ -432,7 +433,7 @@ def _group_norm_sum(x: np.ndarray) -> float:
     for i in range(x.shape[0]):
         norm2 = 0.0
         for j in range(x.shape[1]):
-            norm2 += float(x[i, j]) * float(x[i, j])
+            norm2 += np.float64(x[i, j]) * np.float64(x[i, j])
         total += np.sqrt(norm2)
     return total
 
