@@ -51,6 +51,18 @@ Stopping. ``optimal`` requires both the largest relative cone violation
 certified relative gap ``<= tol``. The objective of an infeasible point is not
 an upper bound on the optimum, so neither criterion alone is enough.
 
+Kernels. On NumPy data an iteration costs two BLAS products, the cone values
+:math:`X V^\top` and the gradient :math:`X^\top H` (shape (2, n, p) each), plus
+the elementwise work between them. :class:`AugmentedPart` does that work in
+about ten NumPy passes over (2, n, p) arrays; with numba installed (the
+optional ``numba`` extra) ``kernels="auto"`` uses
+:class:`~relu_convex.solvers.al_kernels.FusedAugmentedPart`, which does it in
+one fused pass after each product (the momentum point is formed row by row,
+never stored), with the same per-entry roundings (only sums are ordered
+differently, so the iterates agree to rounding, and long runs drift apart as
+any two roundings do). ``kernels="numpy"`` or ``"numba"`` chooses (see
+:func:`solve_al`).
+
 PyTorch. For a problem built from tensors (``problem.array_data``, see
 :mod:`relu_convex.backend`) the inner FISTA iterations and the multiplier
 updates run in PyTorch on the tensors' device
@@ -580,8 +592,8 @@ def solve_al(
         values per matrix product instead of about ten NumPy passes; needs the
         optional ``numba`` extra, compiled on first use and cached on disk),
         ``"numpy"`` in NumPy, ``"auto"`` (default) the kernels when numba can
-        be imported and NumPy otherwise. Same math and roundings but for the
-        order of summation, so the iterates agree to rounding.
+        be imported and NumPy otherwise. Same math and per-entry roundings but
+        for the order of summation, so the iterates agree to rounding.
         ``info["kernels"]`` says which ran. Problems holding PyTorch tensors
         always iterate in PyTorch (``"auto"``; ``"numba"`` is an error there).
 
