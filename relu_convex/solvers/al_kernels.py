@@ -30,7 +30,9 @@ A :class:`Scan` holds ``t`` on the whole support of the multipliers (zero
 estimates there add exact zeros to every sum) and on the violated entries off
 it. The NumPy part finds the same entries with the bar :math:`c < a / \rho`
 (raised by a few roundings); here the support is known and only :math:`c < 0`
-is tested, on each row while it is in cache.
+is tested: a flag per entry, written as each row is read (the support's
+entries unflagged), then the few flagged entries collected eight flags at a
+time (:func:`collect_flags`).
 
 Roundings. Every entry is computed by the same floating-point operations as in
 the NumPy part (``(C - C_prev) * beta + C``, ``c * (-rho) + a``,
@@ -104,9 +106,16 @@ class Scan(NamedTuple):
 
 
 class Estimates(NamedTuple):
-    r"""The multiplier estimates :math:`q = t_+` of an evaluation, on the entries of its :class:`Scan`.
+    r"""The multiplier estimates :math:`q = t_+` of an evaluation; every other entry of :math:`q` is zero.
 
-    Every other entry of :math:`q` is zero.
+    Attributes
+    ----------
+    support : ndarray, shape (s,)
+        :math:`q` at the multipliers' support (the part's ``a_index``).
+    violated : ndarray of intp, shape (v,)
+        Flat indices, increasing, of the entries off that support with :math:`c < 0`.
+    violated_q : ndarray, shape (v,)
+        :math:`q` there.
     """
 
     support: np.ndarray
