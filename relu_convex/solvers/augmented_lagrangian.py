@@ -51,6 +51,18 @@ Stopping. ``optimal`` requires both the largest relative cone violation
 certified relative gap ``<= tol``. The objective of an infeasible point is not
 an upper bound on the optimum, so neither criterion alone is enough.
 
+Kernels. On NumPy data an iteration costs two BLAS products, the cone values
+:math:`X V^\top` and the gradient :math:`X^\top H` (shape (2, n, p) each), plus
+the elementwise work between them. :class:`AugmentedPart` does that work in
+about ten NumPy passes over (2, n, p) arrays; with numba installed (the
+optional ``numba`` extra) ``kernels="auto"`` uses
+:class:`~relu_convex.solvers.al_kernels.FusedAugmentedPart`, which does it in
+one fused pass after each product (the momentum point is formed row by row,
+never stored), with the same per-entry roundings (only sums are ordered
+differently, so the iterates agree to rounding, and long runs drift apart as
+any two roundings do). ``kernels="numpy"`` or ``"numba"`` chooses (see
+:func:`solve_al`).
+
 PyTorch. For a problem built from tensors (``problem.array_data``, see
 :mod:`relu_convex.backend`) the inner FISTA iterations and the multiplier
 updates run in PyTorch on the tensors' device
@@ -122,27 +134,32 @@ class AugmentedPart:
         # hold them in Fortran order, and mixed layouts make every pass strided (~3x slower)
         self._mask = np.ascontiguousarray(op.mask)
         self._signs = np.ascontiguousarray(op.signs).ravel()
+        a = np.asarray(multipliers, dtype=dtype)
+        self._flat_multipliers = a.ravel()
+        # scratch arrays: fresh large temporaries in every call cost more (page
+        # faults, cold cache lines) than the passes over them
+        self._H = np.empty((2, op.n, op.p), dtype=dtype)
+        self._candidate_scratch(a)
+        # predictions of the latest cone values seen, as (weak reference, predictions)
+        self._known: list = []
+
+    def _candidate_scratch(self, a: np.ndarray) -> None:
+        """The candidate bar and the buffers of :meth:`evaluate` for the multipliers ``a``, shape (2, n, p)."""
+        dtype = a.dtype
         # candidates for t = a - rho c > 0: c < bar. The bar exceeds a / rho by a few
         # roundings, so every entry with fl(a - fl(rho c)) > 0 is a candidate
         # (a superset: the estimates are computed exactly on it)
-        a = np.asarray(multipliers, dtype=dtype)
         finfo = np.finfo(dtype)
         bar = a / dtype.type(self.rho)
         bar *= dtype.type(1.0 + 8.0 * finfo.eps)
         bar += dtype.type(2.0 * finfo.tiny)
         self._bar = np.where(a > 0, bar, dtype.type(0.0))
-        self._flat_multipliers = a.ravel()
-        # scratch arrays: fresh large temporaries in every call cost more (page
-        # faults, cold cache lines) than the passes over them
-        self._H = np.empty((2, op.n, op.p), dtype=dtype)
-        self._candidates = np.empty((2, op.n, op.p), dtype=bool)
+        self._candidates = np.empty(a.shape, dtype=bool)
         # the multiplier estimates of the last two evaluations (see ``evaluate``),
         # zero off their supports, and those supports
-        self._estimates = np.zeros((2, 2 * op.n * op.p), dtype=dtype)
+        self._estimates = np.zeros((2, a.size), dtype=dtype)
         self._supports = [np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)]
         self._turn = 0
-        # predictions of the latest cone values seen, as (weak reference, predictions)
-        self._known: list = []
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Cone values, shape (2, n, p)."""
@@ -269,14 +286,18 @@ class _Output:
         self.part, self.lam, self.row_scale, self.target_scale, self.ops = part, lam, row_scale, target_scale, ops
         # the NumPy part recalls the predictions of the iterates it has seen
         self.predictions = getattr(part, "_predictions", part.predictions)
+        # the fused part's products are the raw products, the cone values up to signs;
+        # it knows their smallest value from the pass that made them
+        self.cone_values = getattr(part, "cone_values", lambda C: C)
+        self.smallest = getattr(part, "smallest_cone_value", lambda C: ops.min(C, initial=0.0))
 
     def objective(self, x: np.ndarray, C: np.ndarray) -> float:
         r = self.predictions(C) - self.part.y
         return 0.5 * self.ops.sumsq64(r) / self.part.n + self.lam * self.ops.group_norm_sum(x)
 
     def violation(self, x: np.ndarray, C: np.ndarray) -> float:
-        """:func:`relu_convex.cones.relative_violation` of ``x`` with cone values ``C``."""
-        worst = -self.ops.min(C, initial=0.0)
+        """:func:`relu_convex.cones.relative_violation` of ``x`` with products ``C``."""
+        worst = -self.smallest(C)
         if worst <= 0.0:
             return 0.0
         return relative_violation(worst, self.ops.max_row_norm(x), self.row_scale, self.target_scale)
@@ -308,6 +329,28 @@ def _initial_rho(op: MaskedOperator) -> float:
     if row_norm2 <= 0.0 or a_norm2 <= 0.0:
         return 1.0
     return a_norm2 / op.n / row_norm2
+
+
+def _part_class(kernels, tensors: bool) -> type:
+    """The NumPy smooth part for ``kernels`` (see :func:`solve_al`): :class:`AugmentedPart` or the fused one."""
+    if kernels not in ("auto", "numba", "numpy"):
+        raise ValueError(f"kernels must be 'auto', 'numba' or 'numpy', got {kernels!r}")
+    if tensors and kernels == "numba":
+        raise ValueError("kernels='numba' applies to NumPy data; a problem holding tensors iterates in their library")
+    if tensors or kernels == "numpy":
+        return AugmentedPart
+    if kernels == "auto":
+        try:
+            from .al_kernels import FusedAugmentedPart
+        except ImportError:  # numba missing (or unusable): the NumPy part
+            return AugmentedPart
+        return FusedAugmentedPart
+    from ..interop._extras import require
+
+    require("numba", "numba")  # ImportError naming the extra
+    from .al_kernels import FusedAugmentedPart
+
+    return FusedAugmentedPart
 
 
 def _check_penalty0(penalty0, outputs: int) -> list[float] | None:
@@ -413,7 +456,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
             run.reason = "time_limit"
             break
         # multiplier update a <- (a - rho G v)_+, b <- (b - rho G w)_+
-        run.multipliers = ops.positive_part(run.multipliers - rho * run.products)
+        run.multipliers = ops.positive_part(run.multipliers - rho * out.cone_values(run.products))
         violation = out.violation(run.x, run.products)
         converged = result.reason == "callback"  # the inner tolerance was met
         if verbose:
@@ -493,6 +536,7 @@ def solve_al(
     polish: bool = True,
     polish_size: int = 1500,
     penalty0=None,
+    kernels: str = "auto",
 ) -> SolveResult:
     r"""Solve a :class:`~relu_convex.ReLUProblem` by the augmented Lagrangian method.
 
@@ -541,6 +585,17 @@ def solve_al(
         First penalty parameter (one per output for targets (n, c)), e.g.
         ``result.info["penalty"]`` of a solve at a nearby ``lam`` together with
         its multipliers; by default :math:`\rho_0 = L_f / \max_k \|x_k\|^2`.
+    kernels : {"auto", "numba", "numpy"}
+        How the elementwise work of the iterations on NumPy data is done:
+        ``"numba"`` in the fused kernels of
+        :mod:`relu_convex.solvers.al_kernels` (one pass over the (2, n, p) cone
+        values per matrix product instead of about ten NumPy passes; needs the
+        optional ``numba`` extra, compiled on first use and cached on disk),
+        ``"numpy"`` in NumPy, ``"auto"`` (default) the kernels when numba can
+        be imported and NumPy otherwise. Same math and per-entry roundings but
+        for the order of summation, so the iterates agree to rounding.
+        ``info["kernels"]`` says which ran. Problems holding PyTorch tensors
+        always iterate in PyTorch (``"auto"``; ``"numba"`` is an error there).
 
     Returns
     -------
@@ -550,13 +605,17 @@ def solve_al(
         ``max_violation`` is the relative cone violation of the returned weights
         (their objective is not an upper bound when it is positive);
         ``info["multipliers"]`` holds ``(A, B)``, ``info["penalty"]`` the last
-        penalty parameter; ``history`` has an ``output``
+        penalty parameter, ``info["kernels"]`` the kernels used (``"numba"``,
+        ``"numpy"`` or ``"array"`` for tensors); ``history`` has an ``output``
         column for multi-output targets.
 
     Raises
     ------
     ValueError, TypeError
         For a bad option value (the message names the option).
+    ImportError
+        For ``kernels="numba"`` when numba is not installed (the message names
+        ``pip install 'relu-convex[numba]'``).
     """
     _check_problem(problem)
     tol, max_iter, time_limit, verbose, check_every, polish, polish_size = check_run_options(
@@ -568,6 +627,7 @@ def solve_al(
     mult0 = _check_multipliers(multipliers0, problem)
     op, lam, dtype = problem.operator, problem.lam, problem.operator.dtype
     data = getattr(problem, "array_data", None)  # X's array library when not NumPy (relu_convex.backend)
+    numpy_part = _part_class(kernels, data is not None)
     stack = np.stack if data is None else data.xp.stack
     if weights0 is None:
         V0 = W0 = np.zeros(problem.weight_shape, dtype=dtype)
@@ -593,7 +653,7 @@ def solve_al(
         else:
             A0, B0 = (m[k] for m in mult0) if multi else mult0
             m0 = np.stack([A0, B0]).astype(dtype)
-        make_part = None
+        make_part = lambda y, m, rho: numpy_part(op, y, m, rho)  # noqa: E731
         if data is not None:  # iterate in X's library, on its device
             x0, m0 = data.asarray(x0), data.asarray(m0)
             yk_array = data.y[:, k] if multi else data.y
@@ -639,6 +699,7 @@ def solve_al(
             "penalty": [r.rho for r in runs] if multi else runs[0].rho,
             "polishes": 0 if refiner is None else refiner.attempts,
             "polish_time": 0.0 if refiner is None else refiner.time,
+            "kernels": "array" if data is not None else ("numpy" if numpy_part is AugmentedPart else "numba"),
         },
     )
 

@@ -114,7 +114,8 @@ def extrapolate_products(P, P_prev, beta: float):
 
     :func:`fista` calls a smooth part's own ``extrapolate(P, P_prev, beta)``
     instead when it has one (to carry quantities derived from the products
-    along); it must return the same array.
+    along); it must return the same array, or an object standing for it that
+    the part's ``evaluate`` accepts (the engine only passes it on).
     """
     Pz = P - P_prev
     Pz *= beta
@@ -361,7 +362,10 @@ def fista(
         :math:`\nabla f(x_k) = (\nabla f(z_k) + \beta \nabla f(x_{k-1})) / (1 + \beta)`,
         and :attr:`Progress.at_x` carries it.
         If it has ``extrapolate`` (see :func:`extrapolate_products`), that
-        computes the products of the momentum points.
+        computes the products of the momentum points (or an object standing
+        for them that its ``evaluate`` accepts). If it has ``ops`` (an
+        :class:`ArrayOps`), those compute the engine's reductions and
+        proximal steps instead of :func:`ops_for`'s.
     lam : float
         Weight of the group norms.
     x0 : ndarray, shape (..., d)
@@ -392,7 +396,7 @@ def fista(
     """
     affine = hasattr(smooth, "evaluation_from")
     extrapolate = getattr(smooth, "extrapolate", extrapolate_products)
-    ops = ops_for(x0)
+    ops = getattr(smooth, "ops", None) or ops_for(x0)
     vdot, norm_sum, threshold = ops.vdot, ops.group_norm_sum, ops.soft_threshold
     x = ops.copy(x0)
     Px = smooth.forward(x) if products0 is None else products0
