@@ -192,6 +192,7 @@ def regularization_path(
     max_iter: int | None = None,
     num: int = 20,
     ratio: float = 1e-3,
+    working_set: bool = False,
     **problem_options,
 ) -> RegularizationPath:
     r"""Solve C-ReLU or C-GReLU along a decreasing grid of :math:`\lambda`.
@@ -214,6 +215,12 @@ def regularization_path(
         ``multipliers0``); ignored (cold starts) otherwise.
     tol, max_iter : optional
         Passed to the solver.
+    working_set : bool
+        Solve each point over growing subsets of the patterns, certified over
+        all of them (:mod:`relu_convex.solvers.working_set`). With
+        ``warm_start`` the previous solution's support starts each point's set,
+        for every solver (the conic solvers and ``"ipm"`` then start cold on
+        that set), so a path over an exact pattern set needs few rounds a point.
     **problem_options
         ``unpenalized``, ``offset`` for the programs.
 
@@ -233,12 +240,15 @@ def regularization_path(
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"lams must be a non-empty 1-D sequence of numbers >= 0, got shape {values.shape}")
     grid = sorted({check_lam(v, "lams") for v in values}, reverse=True)
-    warm = warm_start and solver.lower() in WARM_START_SOLVERS
+    if not isinstance(working_set, (bool, np.bool_)):
+        raise TypeError(f"working_set must be True or False, got {working_set!r}")
+    warm = warm_start and (solver.lower() in WARM_START_SOLVERS or bool(working_set))
     path = RegularizationPath(model=model, solver=solver, warm_start=warm_start)
     start = time.perf_counter()
     previous, previous_lam, multipliers = None, None, None
     # the refinements' last factorizations, by output, for the next point's prediction
-    factors = {} if warm and solver.lower() == "fista" and X.dtype == np.float64 else None
+    # (not with working sets: a factorization indexes the groups of one restricted program)
+    factors = {} if warm and solver.lower() == "fista" and X.dtype == np.float64 and not working_set else None
     for lam in grid:
         problem = make_problem(model, X, y, patterns, lam, **problem_options)
         weights0 = previous if warm else None
@@ -248,6 +258,10 @@ def regularization_path(
             weights0 = predict_grelu(problem, weights0, previous_lam, factors=factors)
         prediction_time = time.perf_counter() - began
         options = solve_options(solver, tol=tol, max_iter=max_iter, weights0=weights0)
+        if working_set:
+            options["working_set"] = True
+            if weights0 is not None:
+                options["weights0"] = weights0  # the start of the set, whatever the solver
         if factors is not None:
             options["factors"] = factors
         if weights0 is not None and multipliers is not None:

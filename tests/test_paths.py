@@ -204,3 +204,24 @@ def test_default_solver_falls_back_when_ipm_would_not_fit():
     assert default_solver("gated", shape=(200, 6, 30), path=True) == "fista"
     assert default_solver("relu", shape=(200, 6, 30), path=True) == "ipm"
     assert default_solver("relu", "ipm", shape=(20000, 40, 400)) == "ipm"  # a named solver is kept
+
+
+@pytest.mark.parametrize("model, solver", [("relu", "ipm"), ("gated", "fista"), ("relu", "clarabel")])
+def test_working_set_path_starts_each_set_from_the_previous_support(model, solver):
+    rng = np.random.default_rng(3)
+    X = rc.add_bias(rng.standard_normal((25, 2)))
+    y = np.maximum(X @ [1.0, -1.0, 0.5], 0) - 0.3 * X[:, 0]
+    P = rc.enumerate_patterns(X)
+    grid = lam_grid(lam_max(X, y, P, model), 4, 1e-2)
+    warm = regularization_path(X, y, P, grid, model=model, solver=solver, tol=1e-7, working_set=True)
+    full = regularization_path(X, y, P, grid, model=model, solver=solver, tol=1e-7, warm_start=False)
+    assert [p.warm_started for p in warm] == [False, True, True, True]
+    for a, b in zip(warm, full, strict=True):
+        assert a.status.value == "optimal"
+        # every working-set point is certified over all patterns, and agrees with the full solve
+        assert a.certificate.n_patterns == P.shape[1]
+        assert a.certificate.relative_gap <= 1e-6
+        assert a.certificate.lower_bound <= b.certificate.objective * (1 + 1e-9)
+        assert a.certificate.objective == pytest.approx(b.certificate.objective, rel=2e-6)
+    with pytest.raises(TypeError, match="working_set"):
+        regularization_path(X, y, P, grid, model=model, working_set=1)

@@ -28,12 +28,14 @@ from relu_convex.fitting import PATH_SOLVER, WARM_START_SOLVERS
 from relu_convex.paths import lam_grid, lam_max, regularization_path
 
 
-def make_data(n: int, d: int, p: int, seed: int):
-    """Seeded planted two-layer ReLU regression with a bias column and sampled patterns."""
+def make_data(n: int, d: int, p: int, seed: int, exact: bool = False):
+    """Seeded planted two-layer ReLU regression with a bias column and sampled patterns (or the exact set)."""
     rng = np.random.default_rng(seed)
     X = rc.add_bias(rng.standard_normal((n, d)))
     W = rng.standard_normal((5, d + 1))
     y = np.maximum(X @ W.T, 0) @ rng.standard_normal(5) + 0.1 * rng.standard_normal(n)
+    if exact:
+        return X, y, rc.enumerate_patterns(X)
     patterns = rc.activation_patterns(X, rc.sample_gates(d + 1, p, seed=seed + 1))
     return X, y, patterns
 
@@ -53,22 +55,26 @@ def main(argv=None) -> int:
                         help="solve each path this many times, alternating warm and cold, and keep each one's fastest run "
                              "(the machine's other load only ever adds time)")
     parser.add_argument("--verbose", action="store_true", help="print both paths point by point")
+    parser.add_argument("--exact", action="store_true", help="the exact pattern set of the data (small d) instead of --p sampled")
+    parser.add_argument("--working-set", action="store_true",
+                        help="solve every point with working sets (warm: the previous support starts each set)")
     args = parser.parse_args(argv)
     solver = args.solver or PATH_SOLVER[args.model]
 
-    X, y, patterns = make_data(args.n, args.d, args.p, args.seed)
+    X, y, patterns = make_data(args.n, args.d, args.p, args.seed, exact=args.exact)
     grid = lam_grid(lam_max(X, y, patterns, args.model), args.num, args.ratio)
     print(f"model={args.model} solver={solver} n={X.shape[0]} d={X.shape[1]} p={patterns.shape[1]} grid: {args.num} values "
           f"{grid[0]:.3e} .. {grid[-1]:.3e}, tol={args.tol}")
-    if solver.lower() not in WARM_START_SOLVERS:
+    if solver.lower() not in WARM_START_SOLVERS and not args.working_set:
         print(f"note: {solver!r} takes no warm start (only {', '.join(WARM_START_SOLVERS)} do); both runs start cold")
 
     # one untimed solve first, so imports and first-call costs fall on neither run
-    regularization_path(X, y, patterns, grid[:1], model=args.model, solver=solver, tol=args.tol)
+    regularization_path(X, y, patterns, grid[:1], model=args.model, solver=solver, tol=args.tol, working_set=args.working_set)
     runs = {}
     for _ in range(max(args.repeat, 1)):
         for label, warm in (("warm", True), ("cold", False)):
-            path = regularization_path(X, y, patterns, grid, model=args.model, solver=solver, warm_start=warm, tol=args.tol)
+            path = regularization_path(X, y, patterns, grid, model=args.model, solver=solver, warm_start=warm, tol=args.tol,
+                                       working_set=args.working_set)
             if label not in runs or path.solve_time < runs[label].solve_time:
                 runs[label] = path
     if args.verbose:
