@@ -31,7 +31,15 @@ import numpy as np
 from .certificates import Certificate
 from .data import check_lam, check_patterns, check_positive_int, check_X, check_y
 from .duality import grelu_constraint_values, relu_constraint_values
-from .fitting import WARM_START_SOLVERS, active_neurons, check_model, default_solver, make_problem, solve_options
+from .fitting import (
+    WARM_START_SOLVERS,
+    active_neurons,
+    check_model,
+    default_solver,
+    make_problem,
+    path_working_set,
+    solve_options,
+)
 from .operators import MaskedOperator
 from .solvers.polish import predict_grelu
 from .solvers.result import SolveStatus
@@ -192,7 +200,7 @@ def regularization_path(
     max_iter: int | None = None,
     num: int = 20,
     ratio: float = 1e-3,
-    working_set: bool = False,
+    working_set: bool | None = None,
     **problem_options,
 ) -> RegularizationPath:
     r"""Solve C-ReLU or C-GReLU along a decreasing grid of :math:`\lambda`.
@@ -215,9 +223,11 @@ def regularization_path(
         ``multipliers0``); ignored (cold starts) otherwise.
     tol, max_iter : optional
         Passed to the solver.
-    working_set : bool
+    working_set : bool, optional
         Solve each point over growing subsets of the patterns, certified over
-        all of them (:mod:`relu_convex.solvers.working_set`). With
+        all of them (:mod:`relu_convex.solvers.working_set`). ``None`` (default):
+        when the patterns outnumber the samples 20 to 1
+        (:func:`relu_convex.fitting.path_working_set`), e.g. exact pattern sets. With
         ``warm_start`` the previous solution's support starts each point's set,
         for every solver (the conic solvers and ``"ipm"`` then start cold on
         that set), so a path over an exact pattern set needs few rounds a point.
@@ -240,8 +250,10 @@ def regularization_path(
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"lams must be a non-empty 1-D sequence of numbers >= 0, got shape {values.shape}")
     grid = sorted({check_lam(v, "lams") for v in values}, reverse=True)
+    if working_set is None:
+        working_set = path_working_set(X.shape[0], patterns.shape[1], free_terms=free)
     if not isinstance(working_set, (bool, np.bool_)):
-        raise TypeError(f"working_set must be True or False, got {working_set!r}")
+        raise TypeError(f"working_set must be True, False or None, got {working_set!r}")
     warm = warm_start and (solver.lower() in WARM_START_SOLVERS or bool(working_set))
     path = RegularizationPath(model=model, solver=solver, warm_start=warm_start)
     start = time.perf_counter()

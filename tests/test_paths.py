@@ -225,3 +225,30 @@ def test_working_set_path_starts_each_set_from_the_previous_support(model, solve
         assert a.certificate.objective == pytest.approx(b.certificate.objective, rel=2e-6)
     with pytest.raises(TypeError, match="working_set"):
         regularization_path(X, y, P, grid, model=model, working_set=1)
+
+
+def test_working_sets_by_default_only_when_patterns_far_outnumber_samples(monkeypatch):
+    from relu_convex import solvers
+    from relu_convex.fitting import PATH_WORKING_SET_RATIO, path_working_set
+
+    assert path_working_set(10, int(PATH_WORKING_SET_RATIO * 10)) and not path_working_set(10, 199)
+    assert not path_working_set(10, 10_000, free_terms=True)
+    seen = []
+    real = solvers.solve
+
+    def recording(problem, solver="clarabel", **options):
+        seen.append((problem.p, options.get("working_set", False)))
+        return real(problem, solver, **options)
+
+    monkeypatch.setattr(solvers, "solve", recording)
+    rng = np.random.default_rng(4)
+    X = rc.add_bias(rng.standard_normal((25, 2)))
+    y = rng.standard_normal(25)
+    exact = rc.enumerate_patterns(X)
+    assert exact.shape[1] >= PATH_WORKING_SET_RATIO * 25
+    regularization_path(X, y, exact, [0.1, 0.05], model="gated")
+    # the path's own calls (over all patterns; the restricted solves come from inside them)
+    assert [ws for p, ws in seen if p == exact.shape[1]] == [True, True]
+    seen.clear()
+    regularization_path(X, y, exact[:, :20], [0.1, 0.05], model="gated")
+    assert seen == [(20, False), (20, False)]
