@@ -142,3 +142,22 @@ def test_constraint_max_floor_values_every_violator(seed):
     np.testing.assert_allclose([reported[i] for i in above], values[above], rtol=1e-8)
     # reported values are upper bounds of the true ones
     assert np.all(found.top_values >= values[found.top_patterns] * (1 - 1e-9))
+
+
+def test_restricted_solves_cut_short_still_grow_the_set_and_say_so():
+    problem = exact_instance(rc.GatedReLUProblem, n=25, lam=3e-3)
+    ref = problem.solve(solver="ipm", tol=1e-9)
+    res = problem.solve(solver="fista", working_set=True, max_iter=30, polish=False)
+    assert res.status is SolveStatus.MAX_ITERATIONS
+    assert res.info["working_set"]["rounds"] >= 2
+    assert res.lower_bound <= ref.objective * (1 + 1e-9)
+
+
+def test_float32_problem_judged_by_the_requested_tolerance():
+    problem = exact_instance(rc.GatedReLUProblem, n=25, lam=1e-2)
+    f32 = rc.GatedReLUProblem(problem.X.astype(np.float32), problem.y.astype(np.float32), problem.patterns, problem.lam)
+    ref = problem.solve(solver="ipm", tol=1e-9)
+    res = f32.solve(solver="fista", working_set=True, tol=1e-4)
+    assert res.status is SolveStatus.OPTIMAL, res.message
+    assert res.relative_gap <= 1e-4 and res.info["working_set"]["violated"] == 0
+    assert res.lower_bound <= ref.objective * (1 + 1e-6)

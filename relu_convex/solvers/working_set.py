@@ -223,7 +223,9 @@ def solve_working_set(problem, solver: str, *, initial_size: int = INITIAL_SIZE,
         weights = _lift(problem, result.weights, columns)
         if "multipliers" in result.info:
             multipliers = _lift_multipliers(problem, result.info["multipliers"], columns)
-        if result.status != SolveStatus.OPTIMAL or columns.size == problem.p:
+        # a restricted solve that ran out of iterations, or was inaccurate, still shows which
+        # patterns its point leaves violated; only the clock or a full set ends the growth
+        if result.status == SolveStatus.TIME_LIMIT or columns.size == problem.p:
             break
         if time_limit is not None and time.perf_counter() - started > time_limit:
             break
@@ -232,11 +234,19 @@ def solve_working_set(problem, solver: str, *, initial_size: int = INITIAL_SIZE,
         if entering.size == 0:
             break
         columns = np.sort(np.concatenate([columns, entering]))
-    return _full_result(problem, result, weights, multipliers, columns, sizes, iterations, started)
+    # the gap a restricted "optimal" stands for: the first-order solvers' and ipm's tol is a certified gap
+    accept = float(options.get("tol", 0.0) or 0.0) if solver.lower() in ("fista", "al", "ipm") else 0.0
+    return _full_result(problem, result, weights, multipliers, columns, sizes, iterations, started, accept)
 
 
-def _full_result(problem, result: SolveResult, weights, multipliers, columns, sizes, iterations, started) -> SolveResult:
-    """The last restricted result as a result of the full program, judged by the certificate over all patterns."""
+def _full_result(problem, result: SolveResult, weights, multipliers, columns, sizes, iterations, started,
+                 accept: float) -> SolveResult:
+    """The last restricted result as a result of the full program, judged by the certificate over all patterns.
+
+    An ``optimal`` restricted result stays optimal when no pattern violates its
+    constraint and the gap over all patterns is within ``accept`` or within the
+    restricted gap (up to the recomputation's rounding and :data:`VIOLATION_TOL`).
+    """
     info = dict(result.info)
     if weights is None:  # the first restricted solve left no point
         info["working_set"] = {"sizes": sizes, "rounds": len(sizes), "violated": None}
@@ -252,7 +262,7 @@ def _full_result(problem, result: SolveResult, weights, multipliers, columns, si
     if status == SolveStatus.OPTIMAL and violated:
         status = SolveStatus.INACCURATE
         message = f"working set: {violated} patterns outside the last set still violate their dual constraint"
-    elif status == SolveStatus.OPTIMAL and cert.relative_gap > result.relative_gap + 10.0 * VIOLATION_TOL:
+    elif status == SolveStatus.OPTIMAL and cert.relative_gap > max(1.01 * result.relative_gap, accept) + 10.0 * VIOLATION_TOL:
         # without violated constraints the bound over all patterns is the restricted one (up to VIOLATION_TOL)
         status = SolveStatus.INACCURATE
         message = (f"working set: the certified relative gap over all patterns, {cert.relative_gap:.2e}, "
