@@ -27,8 +27,8 @@ __all__ = [
     "LARGE_PROBLEM_SOLVER",
     "GATED_IPM_MAX_RATIO",
     "ipm_work_ratio",
-    "PATH_WORKING_SET_RATIO",
-    "path_working_set",
+    "WORKING_SET_RATIO",
+    "default_working_set",
     "make_problem",
     "solve_options",
     "active_neurons",
@@ -99,22 +99,24 @@ tol 1e-6): 0.23 at ratio 42 (n=1000, d=50, p=300), 0.25 at 436 (n=4000), 0.54 at
 (n=3000, d=20), 0.76 at 1582 (n=8000, d=50, p=300): the trend crosses 1 near 2000."""
 
 
-PATH_WORKING_SET_RATIO = 20.0
-"""Patterns per sample from which :func:`relu_convex.paths.regularization_path` uses working sets by default.
+WORKING_SET_RATIO = 20.0
+"""Patterns per sample from which paths and ``relu-convex solve`` use working sets when not told.
 
-On exact pattern sets of points in the plane (``validation/bench_paths.py --exact``,
-20 values; 49 and 99 patterns per sample) warm-started working-set paths took 1.9 s
-(C-GReLU, fista, n=50) against 24 s for the best full path (cold; warm 136 s, four
-points at ``max_iterations``), and 6.3 s (C-ReLU, ipm, n=50) against 46 s for the full
-ipm path; sampled sets with fewer patterns than samples keep the full solves."""
+On exact pattern sets of points in the plane (49 and 99 patterns per sample) working
+sets never cost time and mostly saved much of it: paths (``validation/bench_paths.py
+--exact``, 20 values) took 1.9 s (C-GReLU, fista, n=50) against 24 s for the best full
+path (warm: 136 s, four points at ``max_iterations``) and 6.3 s (C-ReLU, ipm) against
+46 s; single solves (``validation/bench_working_set.py``) 1.0-1.3x (n=50) and 5.3-58x
+(n=100) faster. Sampled sets with fewer patterns than samples keep the full solves;
+:meth:`problem.solve` itself only uses working sets when asked (``working_set=True``)."""
 
 
-def path_working_set(n: int, p: int, free_terms: bool = False) -> bool:
-    """Whether a path over ``p`` patterns of ``n`` samples uses working sets when not told (:data:`PATH_WORKING_SET_RATIO`).
+def default_working_set(n: int, p: int, free_terms: bool = False) -> bool:
+    """Whether a solve over ``p`` patterns of ``n`` samples uses working sets when not told (:data:`WORKING_SET_RATIO`).
 
     Never for programs with unpenalized columns or an offset, which working sets do not handle.
     """
-    return not free_terms and p >= PATH_WORKING_SET_RATIO * n
+    return not free_terms and p >= WORKING_SET_RATIO * n
 
 
 def ipm_work_ratio(n: int, d: int, p: int) -> float:

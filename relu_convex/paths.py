@@ -36,8 +36,8 @@ from .fitting import (
     active_neurons,
     check_model,
     default_solver,
+    default_working_set,
     make_problem,
-    path_working_set,
     solve_options,
 )
 from .operators import MaskedOperator
@@ -227,7 +227,7 @@ def regularization_path(
         Solve each point over growing subsets of the patterns, certified over
         all of them (:mod:`relu_convex.solvers.working_set`). ``None`` (default):
         when the patterns outnumber the samples 20 to 1
-        (:func:`relu_convex.fitting.path_working_set`), e.g. exact pattern sets. With
+        (:func:`relu_convex.fitting.default_working_set`), e.g. exact pattern sets. With
         ``warm_start`` the previous solution's support starts each point's set,
         for every solver (the conic solvers and ``"ipm"`` then start cold on
         that set), so a path over an exact pattern set needs few rounds a point.
@@ -251,7 +251,7 @@ def regularization_path(
         raise ValueError(f"lams must be a non-empty 1-D sequence of numbers >= 0, got shape {values.shape}")
     grid = sorted({check_lam(v, "lams") for v in values}, reverse=True)
     if working_set is None:
-        working_set = path_working_set(X.shape[0], patterns.shape[1], free_terms=free)
+        working_set = default_working_set(X.shape[0], patterns.shape[1], free_terms=free)
     if not isinstance(working_set, (bool, np.bool_)):
         raise TypeError(f"working_set must be True, False or None, got {working_set!r}")
     warm = warm_start and (solver.lower() in WARM_START_SOLVERS or bool(working_set))

@@ -71,11 +71,11 @@ def test_working_set_on_the_exact_pattern_set_agrees_with_the_full_solve(tmp_pat
     path = tmp_path / "plane.npz"
     np.savez(path, X=X, y=np.maximum(X @ [1.0, -1.0] + 0.5, 0.0) - 0.3 * X[:, 0])
     common = ("solve", path, "--lam", LAM, "--patterns", "exact", "--json", "--solver", "clarabel", "--tol", 1e-9)
-    code, out, _ = run(capsys, *common, "--working-set")
+    code, out, _ = run(capsys, *common)  # the default on an exact set of 25 points (601 patterns)
     assert code == 0
     record = json.loads(out)
     assert record["status"] == "optimal" and record["working_set_sizes"][-1] < record["patterns"]
-    code, out, _ = run(capsys, *common)
+    code, out, _ = run(capsys, *common, "--no-working-set")
     reference = json.loads(out)
     assert "working_set_sizes" not in reference
     assert record["objective"] == pytest.approx(reference["objective"], rel=1e-6)

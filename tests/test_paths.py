@@ -229,10 +229,10 @@ def test_working_set_path_starts_each_set_from_the_previous_support(model, solve
 
 def test_working_sets_by_default_only_when_patterns_far_outnumber_samples(monkeypatch):
     from relu_convex import solvers
-    from relu_convex.fitting import PATH_WORKING_SET_RATIO, path_working_set
+    from relu_convex.fitting import WORKING_SET_RATIO, default_working_set
 
-    assert path_working_set(10, int(PATH_WORKING_SET_RATIO * 10)) and not path_working_set(10, 199)
-    assert not path_working_set(10, 10_000, free_terms=True)
+    assert default_working_set(10, int(WORKING_SET_RATIO * 10)) and not default_working_set(10, 199)
+    assert not default_working_set(10, 10_000, free_terms=True)
     seen = []
     real = solvers.solve
 
@@ -245,7 +245,7 @@ def test_working_sets_by_default_only_when_patterns_far_outnumber_samples(monkey
     X = rc.add_bias(rng.standard_normal((25, 2)))
     y = rng.standard_normal(25)
     exact = rc.enumerate_patterns(X)
-    assert exact.shape[1] >= PATH_WORKING_SET_RATIO * 25
+    assert exact.shape[1] >= WORKING_SET_RATIO * 25
     regularization_path(X, y, exact, [0.1, 0.05], model="gated")
     # the path's own calls (over all patterns; the restricted solves come from inside them)
     assert [ws for p, ws in seen if p == exact.shape[1]] == [True, True]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ..data import check_lam
-from ..fitting import default_solver
+from ..fitting import default_solver, default_working_set
 from ..io import load_dataset
 from ..problems import GatedReLUProblem, ReLUProblem
 from .common import add_data_arguments, build_patterns, prepare_X, print_json
@@ -18,9 +20,9 @@ def add_parser(sub) -> None:
                         "(al / fista when its Newton systems would not fit in memory; "
                         "relu_convex.fitting.DEFAULT_SOLVER)")
     p.add_argument("--tol", type=float, default=None, help="solver tolerance")
-    p.add_argument("--working-set", action="store_true",
-                   help="solve over growing subsets of the patterns and certify over all of them "
-                        "(fast when the patterns far outnumber the samples, e.g. --patterns exact)")
+    p.add_argument("--working-set", action=argparse.BooleanOptionalAction, default=None,
+                   help="solve over growing subsets of the patterns and certify over all of them; default: when the "
+                        "patterns outnumber the samples 20 to 1, e.g. --patterns exact (relu_convex.fitting.WORKING_SET_RATIO)")
     p.add_argument("--save-network", metavar="FILE", help="write the equivalent network (W1, w2) to a .npz file")
 
 
@@ -32,7 +34,8 @@ def run(args) -> int:
     cls = ReLUProblem if args.program == "relu" else GatedReLUProblem
     problem = cls(X, y, patterns, lam)
     options = {} if args.tol is None else {"tol": args.tol}
-    if args.working_set:
+    working_set = default_working_set(problem.n, problem.p) if args.working_set is None else args.working_set
+    if working_set:
         options["working_set"] = True
     solver = default_solver(args.program.replace("grelu", "gated"), args.solver, shape=(problem.n, problem.d, problem.p))
     result = problem.solve(solver=solver, **options)
