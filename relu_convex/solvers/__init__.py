@@ -60,9 +60,7 @@ def solve(problem, solver: str = "clarabel", **options) -> SolveResult:
     working_set = options.pop("working_set", False)
     if not isinstance(working_set, (bool, np.bool_)):
         raise TypeError(f"working_set must be True or False, got {working_set!r}")
-    if working_set:
-        if name not in CONIC_SOLVERS and name not in FIRST_ORDER:
-            raise ValueError(f"solver={solver!r} is unknown; expected one of {available_solvers(problem)}")
+    if working_set:  # each restricted solve comes back here, where the name and program are checked
         from .working_set import solve_working_set
 
         return solve_working_set(problem, name, **options)

@@ -339,17 +339,15 @@ def _part_class(kernels, tensors: bool) -> type:
         raise ValueError("kernels='numba' applies to NumPy data; a problem holding tensors iterates in their library")
     if tensors or kernels == "numpy":
         return AugmentedPart
-    if kernels == "auto":
-        try:
-            from .al_kernels import FusedAugmentedPart
-        except ImportError:  # numba missing (or unusable): the NumPy part
+    try:
+        from .al_kernels import FusedAugmentedPart
+    except ImportError:  # numba missing (or unusable)
+        if kernels == "auto":
             return AugmentedPart
-        return FusedAugmentedPart
-    from ..interop._extras import require
+        from ..interop._extras import require
 
-    require("numba", "numba")  # ImportError naming the extra
-    from .al_kernels import FusedAugmentedPart
-
+        require("numba", "numba")  # an ImportError naming the extra when numba is missing
+        raise
     return FusedAugmentedPart
 
 

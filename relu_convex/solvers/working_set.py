@@ -66,33 +66,24 @@ def _restrict(problem, columns: np.ndarray):
     return type(problem)(problem.X, problem.y, problem.patterns[:, columns], problem.lam)
 
 
-def _lift(problem, weights, columns: np.ndarray):
-    """Weights of the restricted program as weights of ``problem`` (zero blocks elsewhere)."""
+def _scatter(arrays, columns: np.ndarray, size: int, axis: int):
+    """Arrays over the patterns ``columns`` (along ``axis``) as arrays over all ``size`` patterns, zero elsewhere."""
 
     def one(a):
         a = np.asarray(a)
-        full = np.zeros(a.shape[:-2] + (problem.p, a.shape[-1]), dtype=a.dtype)
-        full[..., columns, :] = a
+        shape = list(a.shape)
+        shape[axis] = size
+        full = np.zeros(shape, dtype=a.dtype)
+        full[(Ellipsis, columns) + (slice(None),) * (-axis - 1)] = a
         return full
 
-    return tuple(one(a) for a in weights) if isinstance(weights, tuple) else one(weights)
+    return tuple(one(a) for a in arrays) if isinstance(arrays, tuple) else one(arrays)
 
 
-def _take(weights, columns: np.ndarray):
-    """The blocks ``columns`` of weights over all patterns (arrays of shape (..., p, d))."""
-    return tuple(np.asarray(a)[..., columns, :] for a in weights) if isinstance(weights, tuple) else np.asarray(weights)[..., columns, :]
-
-
-def _lift_multipliers(problem, multipliers, columns: np.ndarray):
-    """Cone multipliers ``(A, B)`` of shape (..., n, |S|) as multipliers over all patterns."""
-
-    def one(a):
-        a = np.asarray(a)
-        full = np.zeros(a.shape[:-1] + (problem.p,), dtype=a.dtype)
-        full[..., columns] = a
-        return full
-
-    return tuple(one(a) for a in multipliers)
+def _gather(arrays, columns: np.ndarray, axis: int):
+    """The patterns ``columns`` (along ``axis``) of arrays over all patterns."""
+    index = (Ellipsis, columns) + (slice(None),) * (-axis - 1)
+    return tuple(np.asarray(a)[index] for a in arrays) if isinstance(arrays, tuple) else np.asarray(arrays)[index]
 
 
 def _support(weights, significant: bool = False) -> np.ndarray:
@@ -205,24 +196,24 @@ def solve_working_set(problem, solver: str, *, initial_size: int = INITIAL_SIZE,
     ranked = np.argsort(-prices, kind="stable")
     ranked = ranked[~np.isin(ranked, columns)]
     columns = np.sort(np.concatenate([columns, ranked[: max(initial_size - columns.size, 0)]]))
-    sizes, iterations, result = [], 0, None
-    for _ in range(max_rounds):
+    sizes, iterations, result, violated = [], 0, None, None
+    for round_ in range(max_rounds):
         sub = _restrict(problem, columns)
         sub_options = dict(options)
         if time_limit is not None:
             sub_options["time_limit"] = max(time_limit - (time.perf_counter() - started), 1e-3)
         if weights is not None and solver.lower() in ("fista", "al"):
-            sub_options["weights0"] = _take(weights, columns)
+            sub_options["weights0"] = _gather(weights, columns, axis=-2)
             if multipliers is not None and solver.lower() == "al":
-                sub_options["multipliers0"] = tuple(np.asarray(m)[..., columns] for m in multipliers)
+                sub_options["multipliers0"] = _gather(tuple(multipliers), columns, axis=-1)
         result = solve(sub, solver, **sub_options)
         sizes.append(int(columns.size))
         iterations += int(result.iterations)
         if not result.status.has_point:
             break
-        weights = _lift(problem, result.weights, columns)
+        weights = _scatter(result.weights, columns, problem.p, axis=-2)
         if "multipliers" in result.info:
-            multipliers = _lift_multipliers(problem, result.info["multipliers"], columns)
+            multipliers = _scatter(tuple(result.info["multipliers"]), columns, problem.p, axis=-1)
         # a restricted solve that ran out of iterations, or was inaccurate, still shows which
         # patterns its point leaves violated; only the clock or a full set ends the growth
         if result.status == SolveStatus.TIME_LIMIT or columns.size == problem.p:
@@ -232,20 +223,25 @@ def solve_working_set(problem, solver: str, *, initial_size: int = INITIAL_SIZE,
         count = max(initial_size, int(np.count_nonzero(_support(weights, significant=True))))
         entering = _grow(_prices(problem, weights, count + columns.size, result.dual), columns, problem.lam, count)
         if entering.size == 0:
+            violated = 0  # the pricing looked for more violators than the set holds: none is outside it
             break
+        if round_ + 1 == max_rounds:
+            break  # the set stays the one solved; the violators are counted below
         columns = np.sort(np.concatenate([columns, entering]))
     # the gap a restricted "optimal" stands for: the first-order solvers' and ipm's tol is a certified gap
     accept = float(options.get("tol", 0.0) or 0.0) if solver.lower() in ("fista", "al", "ipm") else 0.0
-    return _full_result(problem, result, weights, multipliers, columns, sizes, iterations, started, accept)
+    return _full_result(problem, result, weights, multipliers, columns, sizes, iterations, started, accept, violated)
 
 
 def _full_result(problem, result: SolveResult, weights, multipliers, columns, sizes, iterations, started,
-                 accept: float) -> SolveResult:
+                 accept: float, violated: int | None) -> SolveResult:
     """The last restricted result as a result of the full program, judged by the certificate over all patterns.
 
     An ``optimal`` restricted result stays optimal when no pattern violates its
     constraint and the gap over all patterns is within ``accept`` or within the
     restricted gap (up to the recomputation's rounding and :data:`VIOLATION_TOL`).
+    ``violated``: the patterns outside ``columns`` (the last set solved) that
+    violate their constraint, when the loop already counted them.
     """
     info = dict(result.info)
     if weights is None:  # the first restricted solve left no point
@@ -256,7 +252,8 @@ def _full_result(problem, result: SolveResult, weights, multipliers, columns, si
     if multipliers is not None:
         info["multipliers"] = multipliers
     cert = certify_weights(problem, weights, repair=False, dual=result.dual)
-    violated = _grow(_prices(problem, weights, problem.p, result.dual), columns, problem.lam, problem.p).size
+    if violated is None:
+        violated = _grow(_prices(problem, weights, problem.p, result.dual), columns, problem.lam, problem.p).size
     info["working_set"] = {"sizes": sizes, "rounds": len(sizes), "violated": int(violated)}
     status, message = result.status, result.message
     if status == SolveStatus.OPTIMAL and violated:
