@@ -241,7 +241,8 @@ def test_float32_works_with_a_float32_tolerance():
 def test_nnls_bound_is_valid():
     problem = instance(40, 4, 12, 1e-2, bias=True, seed=1)
     ref = problem.solve(solver="clarabel", tol=1e-9)
-    res = solve_al(problem, tol=1e-5, nnls=True, max_iter=300)
+    # without polishing (which now certifies this instance within 300 iterations) the run stops early
+    res = solve_al(problem, tol=1e-5, nnls=True, max_iter=300, polish=False)
     assert res.status is SolveStatus.MAX_ITERATIONS
     assert res.lower_bound <= ref.objective * (1 + 1e-9)
 

@@ -132,6 +132,53 @@ def test_relu_refinement_is_feasible_and_its_bound_valid(seed):
     assert bound.value <= ref.objective * (1 + 1e-9)
 
 
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("lam", [1e-3, 1e-2])
+def test_relu_exchange_certifies_a_rough_point(seed, lam):
+    """From a rough al point (gap 1e-2), exchanging tight rows and entering groups reaches the optimum."""
+    from relu_convex.solvers.augmented_lagrangian import _objective, _point_bound, solve_al
+    from relu_convex.solvers.polish import polish_relu
+
+    problem = planted_problem(rc.ReLUProblem, 300, 6, 40, lam, bias=True, seed=seed)
+    ref = problem.solve(solver="clarabel", tol=1e-10)
+    rough = solve_al(problem, tol=1e-2, feas_tol=1e-3, polish=False)
+    assert rough.relative_gap > 1e-6  # the start is far from certified
+    x = np.concatenate(rough.weights)
+    multipliers = np.stack(rough.info["multipliers"])
+    out = polish_relu(problem.operator, problem.y, lam, x, multipliers, exchange=True, rounds=80)
+    assert out is not None
+    refined, violation = out
+    V, W = refined[: problem.p], refined[problem.p:]
+    assert violation <= 1e-12 and problem.constraint_violation((V, W)) <= 1e-12
+    objective = _objective(problem.operator, problem.y, lam, refined)
+    assert abs(objective - ref.objective) <= 1e-8 * ref.objective
+    bound = _point_bound(problem.operator, problem.y, lam, refined, multipliers, nnls=True)
+    assert bound.value <= ref.objective * (1 + 1e-9)
+    assert (objective - bound.value) / objective <= 1e-9  # certified by the exact multipliers
+
+
+def test_independent_rows_keeps_rows_that_raise_the_rank():
+    from relu_convex.solvers.polish import _independent_rows
+
+    rows = np.array([[1.0, 0, 0], [2.0, 0, 0], [0, 1.0, 0], [1.0, 1.0, 0], [0, 0, 1.0], [1.0, 2.0, 3.0]])
+    assert _independent_rows(rows, 3).tolist() == [0, 2, 4]
+    assert _independent_rows(rows, 2).tolist() == [0, 2]
+    assert _independent_rows(rows[:0], 2).tolist() == []
+
+
+def test_al_polish_ends_early_with_a_certificate():
+    problem = planted_problem(rc.ReLUProblem, 300, 6, 40, 1e-3, bias=True, seed=0)
+    ref = problem.solve(solver="clarabel", tol=1e-10)
+    polished = problem.solve(solver="al", tol=1e-6, feas_tol=1e-6)
+    plain = problem.solve(solver="al", tol=1e-6, feas_tol=1e-6, polish=False, max_iter=200_000)
+    assert polished.status is SolveStatus.OPTIMAL and plain.status is SolveStatus.OPTIMAL
+    assert polished.info["polishes"] >= 1
+    assert polished.iterations < plain.iterations
+    for res in (polished, plain):
+        assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+        assert res.lower_bound <= ref.objective * (1 + 1e-9)
+
+
 def test_al_refinement_can_be_switched_off():
     problem = _relu_problem(0, 1e-1)
     off = problem.solve(solver="al", polish=False)

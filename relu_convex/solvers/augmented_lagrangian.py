@@ -94,6 +94,7 @@ _STALL_RATIO = 0.5  # an accurate inner solve must cut the violation by this fac
 _INNER_TOL0 = 1e-1  # first inner tolerance on the proximal-gradient residual, relative to lam
 _INNER_MAX = 500  # inner iterations between multiplier updates at most, while the cone violation exceeds feas_tol
 _INNER_MAX_FEASIBLE = 2000  # the same once it does not (see _inner_cap)
+EXCHANGE_ROUNDS = 80  # refinements of a polishing attempt (polish_relu with exchange=True)
 
 
 class AugmentedPart:
@@ -495,7 +496,8 @@ class _Refiner:
         started = clock.elapsed()
         self.attempts += 1
         try:
-            out = polish_relu(op, y, lam, run.x, run.multipliers, max_size=self.max_size)
+            out = polish_relu(op, y, lam, run.x, run.multipliers, max_size=self.max_size, exchange=True,
+                              rounds=EXCHANGE_ROUNDS)
             if out is None:
                 return False
             refined, violation = out

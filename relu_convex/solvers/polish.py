@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cones import relative_violation
-from ..duality import grelu_constraint_values, scaled_dual_bound
+from ..duality import grelu_constraint_values, relu_cone_multipliers, scaled_dual_bound
 from ..operators import MaskedOperator
 from .newton import (
     DEFAULT_MAX_SIZE,
@@ -372,7 +372,7 @@ The prediction's own error is :math:`O(\Delta\lambda^2)`, far above this.
 
 def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.ndarray, *,
                 max_size: int = 1500, max_steps: int = 30, rounds: int = 3,
-                tight_tol: float = 1e-6) -> tuple[np.ndarray, float] | None:
+                tight_tol: float = 1e-6, exchange: bool = False) -> tuple[np.ndarray, float] | None:
     r"""Newton-refine one output of C-ReLU on its active groups and tight cone rows.
 
     On an active group the rows of :math:`G_i = (2D_i - I)X` that are tight
@@ -383,6 +383,23 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     lasso in :math:`z` with blocks :math:`\pm D_i X N_i`, refined by
     :func:`refine_group_lasso`. Rows that the refined point violates join the
     tight set and the refinement is repeated (at most ``rounds`` times).
+
+    With ``exchange`` the tight sets are those of an active-set method. A
+    nonzero :math:`v_i` has at most :math:`d - 1` linearly independent tight
+    rows, so each set starts from at most that many candidates (largest
+    multiplier estimate first, then smallest value), skipping rows that do not
+    raise its rank. After each refinement the rows' own multipliers follow from
+    the group's stationarity condition,
+    :math:`G_{T_i}^\top \mu = \nabla_{v_i} f + \lambda v_i/\|v_i\|` (least
+    squares; exact at the restricted minimizer), and each group changes its set
+    once (:func:`_exchange_rows`): violated rows enter, the most violated first
+    (a full set first gives up its row of smallest multiplier), or else the row
+    of the most negative multiplier leaves. A round that changes no set ends the
+    refinement with a point that satisfies every KKT condition of the groups it
+    kept; the caller's certificate judges the rest. This finds the tight rows
+    from a first-order point whose multiplier estimates still mark a few hundred
+    rows wrongly (the augmented Lagrangian's), where holding every candidate row
+    pins groups at zero.
 
     Parameters
     ----------
@@ -398,6 +415,8 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
         Largest restricted problem (free variables) refined.
     max_steps, rounds : int
     tight_tol : float
+    exchange : bool
+        Exchange tight rows between rounds as above (otherwise rows only join).
 
     Returns
     -------
@@ -411,6 +430,8 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     masks = op.masks
     p, d = op.p, op.d
     x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    multipliers = np.asarray(multipliers)
 
     def cone_values(point: np.ndarray) -> np.ndarray:
         return np.matmul(X, point.reshape(2, p, d).transpose(0, 2, 1)) * signs
@@ -418,14 +439,21 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     C = cone_values(x)
     row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
     group_scale = row_scale * np.linalg.norm(x, axis=-1).reshape(2, 1, p)
-    tight = (C <= tight_tol * group_scale) | (np.asarray(multipliers) > 0.0)
+    candidates = (C <= tight_tol * group_scale) | (multipliers > 0.0)
     active = [(s, i) for s in (0, 1) for i in range(p) if np.any(x[s * p + i] != 0.0)]
+    tight = {}
+    for s, i in active:
+        rows = np.flatnonzero(candidates[s, :, i])
+        if exchange:
+            rows = rows[np.lexsort((C[s, rows, i], -multipliers[s, rows, i]))]
+            rows = rows[_independent_rows(signs[rows, i, None] * X[rows], d - 1)]
+        tight[s, i] = [int(k) for k in rows]
     refined = None
     for _ in range(rounds):
         blocks, sizes, z0, bases = [], [], [], []
         for s, i in active:
-            rows = np.flatnonzero(tight[s, :, i])
-            if rows.size:
+            rows = tight[s, i]
+            if rows:
                 _, sv, Vt = np.linalg.svd(signs[rows, i, None] * X[rows], full_matrices=True)
                 rank = int(np.sum(sv > 1e-10 * sv[0])) if sv.size and sv[0] > 0 else 0
                 N = Vt[rank:].T
@@ -435,23 +463,132 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
                 continue  # the tight rows pin this group at zero
             blocks.append((1.0 if s == 0 else -1.0) * ((masks[:, i, None] * X) @ N))
             sizes.append(N.shape[1])
-            z0.append(N.T @ x[s * p + i])
-            bases.append((s * p + i, N))
+            start = N.T @ x[s * p + i]
+            # a group projected to zero restarts off the origin (the refinement needs every group nonzero)
+            z0.append(start if np.any(start) else np.full(N.shape[1], 1e-8 * row_scale))
+            bases.append((s, i, N))
         m = int(sum(sizes))
         if m == 0 or m > max_size:
             return None
-        out = refine_group_lasso(np.hstack(blocks), np.asarray(y, dtype=np.float64), lam, np.concatenate(z0), sizes,
-                                 max_steps=max_steps)
+        out = refine_group_lasso(np.hstack(blocks), y, lam, np.concatenate(z0), sizes, max_steps=max_steps)
         refined = np.zeros((2 * p, d))
         start = 0
-        for (row, N), dj in zip(bases, sizes, strict=True):
-            refined[row] = N @ out.z[start:start + dj]
+        for (s, i, N), dj in zip(bases, sizes, strict=True):
+            refined[s * p + i] = N @ out.z[start:start + dj]
             start += dj
         Cr = cone_values(refined)
         largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
         violated = Cr < -1e-12 * row_scale * largest
-        if not np.any(violated):
+        feasible = not np.any(violated)
+        if exchange:
+            kept = [(s, i) for s, i in active if np.any(refined[s * p + i] != 0.0)]
+            residual = np.einsum("np,np->n", masks, X @ (refined[:p] - refined[p:]).T) - y
+            changed = _exchange_rows(X, signs, masks, lam, refined.reshape(2, p, d), residual, Cr, violated, tight,
+                                     kept)
+            active, x = kept, refined
+            if not changed and feasible:
+                # every kept group satisfies its KKT conditions: the zero groups whose dual
+                # constraint the point violates enter (exact NNLS multipliers)
+                changed = _entering_relu_groups(op, X, signs, masks, lam, residual, x, tight, active)
+            done = not changed
+        else:
+            for s, i in active:
+                tight[s, i] = sorted(set(tight[s, i]) | set(np.flatnonzero(violated[s, :, i]).tolist()))
+            done = feasible
+        if done and feasible:
             worst = -float(np.min(Cr, initial=0.0))
             return refined, relative_violation(worst, largest, row_scale, float(np.max(np.abs(y), initial=0.0)))
-        tight |= violated
+    if exchange and refined is not None and not np.any(violated):
+        # the rounds ran out with a feasible point whose sets were still changing: a candidate all the same
+        worst = -float(np.min(Cr, initial=0.0))
+        return refined, relative_violation(worst, largest, row_scale, float(np.max(np.abs(y), initial=0.0)))
     return None
+
+
+def _independent_rows(rows: np.ndarray, limit: int, rtol: float = 1e-8) -> np.ndarray:
+    """Positions of the rows of ``rows`` (t, d), in order, that raise the rank of those before, at most ``limit``."""
+    basis = np.zeros((0, rows.shape[1]))
+    keep = []
+    for k, g in enumerate(rows):
+        if len(keep) >= limit:
+            break
+        r = g - basis.T @ (basis @ g)
+        size = float(np.linalg.norm(r))
+        if size > rtol * float(np.linalg.norm(g)):
+            basis = np.vstack([basis, r / size])
+            keep.append(k)
+    return np.asarray(keep, dtype=np.intp)
+
+
+def _entering_relu_groups(op, X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: float, residual: np.ndarray,
+                          x: np.ndarray, tight: dict, active: list, margin: float = 1e-9) -> bool:
+    r"""Zero groups of a C-ReLU point whose dual constraint is violated enter ``active``; True if any did.
+
+    With :math:`\theta = -r/n` and the exact NNLS multipliers
+    (:func:`relu_convex.duality.relu_cone_multipliers`), :math:`h = g_i + G_i^\top a_i`
+    (:math:`g_i = X^\top D_i\theta`; :math:`-g_i + G_i^\top b_i` for :math:`w_i`) is the
+    steepest descent direction of the loss within the cone :math:`G_i u \ge 0`, zero on the
+    rows of positive multiplier; a group with :math:`\|h\| > \lambda` lowers the objective
+    from zero along it. It enters at the exact minimizer along :math:`h` with the others held,
+    :math:`t = n(\|h\| - \lambda)/\|D_i X \hat h\|^2`, those rows held tight. ``x`` (2p, d) and
+    ``tight`` are updated in place.
+    """
+    n, d = X.shape
+    p = masks.shape[1]
+    theta = -residual / n
+    A, B = relu_cone_multipliers(op, theta)
+    g = X.T @ (masks * theta[:, None])  # (d, p)
+    entered = False
+    for s, multipliers in ((0, A), (1, B)):
+        H = (g if s == 0 else -g) + X.T @ (signs * multipliers)  # (d, p)
+        sizes = np.linalg.norm(H, axis=0)
+        for i in np.flatnonzero(sizes > lam * (1.0 + margin)):
+            if (s, int(i)) in active:
+                continue
+            u = H[:, i] / sizes[i]
+            curvature = float(np.sum((masks[:, i] * (X @ u)) ** 2))
+            if curvature <= 0.0:
+                continue
+            x[s * p + i] = n * (sizes[i] - lam) / curvature * u
+            rows = np.flatnonzero(multipliers[:, i] > 0.0)
+            tight[s, int(i)] = [int(k) for k in rows[_independent_rows(signs[rows, i, None] * X[rows], d - 1)]]
+            active.append((s, int(i)))
+            entered = True
+    return entered
+
+
+def _exchange_rows(X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: float, point: np.ndarray,
+                   residual: np.ndarray, C: np.ndarray, violated: np.ndarray, tight: dict, groups: list) -> bool:
+    r"""One active-set exchange of each nonzero group's tight rows (see :func:`polish_relu`); True if any set changed.
+
+    ``point`` (2, p, d) is the refined point, ``residual`` its :math:`\sum_i D_i X (v_i - w_i) - y`,
+    ``C`` (2, n, p) its cone values and ``violated`` where they are negative; ``tight`` maps
+    ``(s, i)`` to the rows held and is updated for the groups listed in ``groups``.
+    """
+    n, d = X.shape
+    changed = False
+    for s, i in groups:
+        rows = list(tight[s, i])
+        G = signs[:, i, None] * X
+        v = point[s, i]
+        grad = (1.0 if s == 0 else -1.0) * (X.T @ (masks[:, i] * residual)) / n + lam * v / np.linalg.norm(v)
+        mu = np.linalg.lstsq(G[rows].T, grad, rcond=None)[0] if rows else np.zeros(0)
+        entering = np.flatnonzero(violated[s, :, i])
+        if entering.size:
+            if len(rows) >= d - 1:
+                # the leaving row: of those whose removal frees a direction the entering row accepts
+                # (a 1-D null space moves to the ray that holds the entering row at zero), the smallest multiplier
+                e = int(entering[np.argmin(C[s, entering, i])])
+                Q = np.linalg.pinv(G[rows])  # column j: q_j, zero on the other rows, one on row j
+                allowed = (G[e] @ Q) > 0.0
+                order = np.argsort(np.where(allowed, mu, np.inf))
+                rows.pop(int(order[0]))
+            entering = entering[np.argsort(C[s, entering, i], kind="stable")]
+            candidates = rows + [int(k) for k in entering if k not in rows]
+            rows = [candidates[k] for k in _independent_rows(G[candidates], d - 1)]
+        elif mu.size and float(np.min(mu)) < -1e-10 * lam:  # below rounding: the row pulls the wrong way
+            rows.pop(int(np.argmin(mu)))
+        if rows != tight[s, i]:
+            tight[s, i] = rows
+            changed = True
+    return changed
