@@ -33,6 +33,18 @@ if the cone violation has not halved since the previous such solve; solves cut
 short at that cap change neither, since their violation says little
 about the penalty. Nothing needs tuning.
 
+Polishing. After an inner solve that met its tolerance (and while polishing
+has taken at most half as long as iterating), :func:`relu_convex.solvers.polish.polish_relu`
+refines the point by Newton's method on its nonzero groups with their tight
+cone rows held at zero, exchanging rows and entering groups as an active-set
+method would (``exchange=True``, at most :data:`EXCHANGE_ROUNDS` refinements).
+The multiplier estimates of an augmented Lagrangian mark tight rows only
+roughly (on the C-ReLU benchmark, n=1000, d=20, p=100, after 11000 iterations
+positive estimates miss 93 of the 2734 tight rows and mark 162 others), so the exchange,
+not the estimates, settles them. On that benchmark the first attempt, after
+10929 iterations (gap 4.6e-2), certifies a gap of 2e-13 in about 6 s, where
+the iterations alone needed 116039 to certify 1e-5.
+
 Certificates. The stationarity condition of the inner problem reads
 :math:`\|X^\top D_i \theta + G_i^\top \tilde a_i\| \le \lambda` with
 :math:`\theta = -r/n` and :math:`\tilde a_i = (a_i - \rho G_i v_i)_+`, which is
@@ -94,7 +106,13 @@ _STALL_RATIO = 0.5  # an accurate inner solve must cut the violation by this fac
 _INNER_TOL0 = 1e-1  # first inner tolerance on the proximal-gradient residual, relative to lam
 _INNER_MAX = 500  # inner iterations between multiplier updates at most, while the cone violation exceeds feas_tol
 _INNER_MAX_FEASIBLE = 2000  # the same once it does not (see _inner_cap)
-EXCHANGE_ROUNDS = 80  # refinements of a polishing attempt (polish_relu with exchange=True)
+EXCHANGE_ROUNDS = 80
+"""Refinements of one polishing attempt (:func:`relu_convex.solvers.polish.polish_relu`, ``exchange=True``).
+
+On the C-ReLU benchmark (n=1000, d=20, p=100) the attempt after 10929 iterations
+took 44 refinements (6.3 s) to settle its rows and groups; with 40 it failed and
+the next attempt, after 18591 iterations, succeeded (23.9 s in all against 19.1 s).
+"""
 
 
 class AugmentedPart:
@@ -574,8 +592,9 @@ def solve_al(
         bound is recomputed in float64 at the returned weights.
     polish : bool
         Between outer iterations, Newton-refine on the active groups with their
-        tight cone rows held at zero (default True; float64 NumPy problems only;
-        see :func:`relu_convex.solvers.polish.polish_relu`). A refined point is
+        tight cone rows held at zero, exchanging rows and groups as an active-set
+        method (default True; float64 NumPy problems only; see
+        :func:`relu_convex.solvers.polish.polish_relu`). A refined point is
         returned only if it is feasible to ``feas_tol`` and certified to ``tol``
         with the exact cone multipliers. Refining takes at most about a third of
         the run time.
