@@ -393,10 +393,12 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     :math:`G_{T_i}^\top \mu = \nabla_{v_i} f + \lambda v_i/\|v_i\|` (least
     squares; exact at the restricted minimizer), and each group changes its set
     once (:func:`_exchange_rows`): violated rows enter, the most violated first
-    (a full set first gives up its row of smallest multiplier), or else the row
-    of the most negative multiplier leaves. A round that changes no set ends the
-    refinement with a point that satisfies every KKT condition of the groups it
-    kept; the caller's certificate judges the rest. This finds the tight rows
+    (a full set first gives up a row whose removal frees a direction the entering
+    row accepts, of those the one of smallest multiplier), or else the row of the
+    most negative multiplier leaves. When a round changes no set, every kept group
+    satisfies its KKT conditions; the zero groups whose dual constraint is then
+    violated (exact NNLS multipliers) enter (:func:`_entering_relu_groups`), and a
+    round that changes nothing at all ends the refinement. This finds the tight rows
     from a first-order point whose multiplier estimates still mark a few hundred
     rows wrongly (the augmented Lagrangian's), where holding every candidate row
     pins groups at zero.
@@ -423,7 +425,8 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     (ndarray, float) or None
         The refined point, shape (2p, d), float64, and its relative cone violation
         (:func:`relu_convex.cones.relative_violation` with the scale of ``y``, at most
-        1e-12); None when too large or still infeasible after ``rounds``.
+        1e-12); None when too large or still infeasible after ``rounds`` (with
+        ``exchange``, a feasible last point is returned even if its sets were still changing).
     """
     X = np.asarray(op.X, dtype=np.float64)
     signs = np.asarray(op.signs, dtype=np.float64)
