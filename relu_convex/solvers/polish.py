@@ -451,7 +451,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
             rows = rows[np.lexsort((C[s, rows, i], -multipliers[s, rows, i]))]
             rows = rows[_independent_rows(signs[rows, i, None] * X[rows], d - 1)]
         tight[s, i] = [int(k) for k in rows]
-    refined = None
+    refined, feasible = None, False
     for _ in range(rounds):
         blocks, sizes, z0, bases = [], [], [], []
         for s, i in active:
@@ -485,7 +485,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
         feasible = not np.any(violated)
         if exchange:
             kept = [(s, i) for s, i in active if np.any(refined[s * p + i] != 0.0)]
-            residual = np.einsum("np,np->n", masks, X @ (refined[:p] - refined[p:]).T) - y
+            residual = _masked_forward(X, masks, refined[:p] - refined[p:]) - y
             changed = _exchange_rows(X, signs, masks, lam, refined.reshape(2, p, d), residual, Cr, violated, tight,
                                      kept)
             active, x = kept, refined
@@ -499,13 +499,13 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
                 tight[s, i] = sorted(set(tight[s, i]) | set(np.flatnonzero(violated[s, :, i]).tolist()))
             done = feasible
         if done and feasible:
-            worst = -float(np.min(Cr, initial=0.0))
-            return refined, relative_violation(worst, largest, row_scale, float(np.max(np.abs(y), initial=0.0)))
-    if exchange and refined is not None and not np.any(violated):
-        # the rounds ran out with a feasible point whose sets were still changing: a candidate all the same
-        worst = -float(np.min(Cr, initial=0.0))
-        return refined, relative_violation(worst, largest, row_scale, float(np.max(np.abs(y), initial=0.0)))
-    return None
+            break
+    # with exchange, a feasible point whose sets were still changing when the rounds ran out is a
+    # candidate all the same (without it, feasible is done)
+    if refined is None or not feasible:
+        return None
+    worst = -float(np.min(Cr, initial=0.0))
+    return refined, relative_violation(worst, largest, row_scale, float(np.max(np.abs(y), initial=0.0)))
 
 
 def _independent_rows(rows: np.ndarray, limit: int, rtol: float = 1e-8) -> np.ndarray:
@@ -540,7 +540,7 @@ def _entering_relu_groups(op, X: np.ndarray, signs: np.ndarray, masks: np.ndarra
     p = masks.shape[1]
     theta = -residual / n
     A, B = relu_cone_multipliers(op, theta)
-    g = X.T @ (masks * theta[:, None])  # (d, p)
+    g = _masked_adjoint(X, masks, theta).T  # (d, p)
     entered = False
     for s, multipliers in ((0, A), (1, B)):
         H = (g if s == 0 else -g) + X.T @ (signs * multipliers)  # (d, p)
@@ -569,12 +569,13 @@ def _exchange_rows(X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: flo
     ``(s, i)`` to the rows held and is updated for the groups listed in ``groups``.
     """
     n, d = X.shape
+    loss_gradient = _masked_adjoint(X, masks, residual) / n  # rows X^T D_i r / n, the gradient in v_i (minus it in w_i)
     changed = False
     for s, i in groups:
         rows = list(tight[s, i])
         G = signs[:, i, None] * X
         v = point[s, i]
-        grad = (1.0 if s == 0 else -1.0) * (X.T @ (masks[:, i] * residual)) / n + lam * v / np.linalg.norm(v)
+        grad = (1.0 if s == 0 else -1.0) * loss_gradient[i] + lam * v / np.linalg.norm(v)
         mu = np.linalg.lstsq(G[rows].T, grad, rcond=None)[0] if rows else np.zeros(0)
         entering = np.flatnonzero(violated[s, :, i])
         if entering.size:
