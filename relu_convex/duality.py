@@ -90,7 +90,8 @@ def grelu_constraint_values(op: MaskedOperator, theta: np.ndarray) -> np.ndarray
     return np.linalg.norm(op.adjoint(theta), axis=-1)
 
 
-def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray,
+                          which: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     r"""Nonnegative multipliers that make the C-ReLU dual constraint values exact.
 
     For each pattern ``i`` solves
@@ -104,6 +105,9 @@ def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray) -> tuple[np.nda
     ----------
     op : MaskedOperator
     theta : ndarray, shape (n,)
+    which : ndarray of bool, shape (2, p), optional
+        Solve only these signed patterns (row 0: :math:`+X^\top D_i\theta`, row 1: the
+        minus sign); the multipliers of the others are returned as zero. Default: all.
 
     Returns
     -------
@@ -116,9 +120,11 @@ def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray) -> tuple[np.nda
     norms = np.linalg.norm(Xd, axis=1)
     A = np.zeros((op.n, op.p))
     B = np.zeros((op.n, op.p))
+    if which is None:
+        which = np.ones((2, op.p), dtype=bool)
     for i in range(op.p):
-        plus_inside = not np.any(Z[:, i] < 0)
-        minus_inside = not np.any(Z[:, i] > 0)
+        plus_inside = not which[0, i] or not np.any(Z[:, i] < 0)
+        minus_inside = not which[1, i] or not np.any(Z[:, i] > 0)
         if plus_inside and minus_inside:
             continue
         Bi = op.signs[:, i, None] * Xd

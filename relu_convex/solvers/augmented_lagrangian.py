@@ -85,6 +85,7 @@ certificate are computed on the host as for NumPy data.
 
 from __future__ import annotations
 
+import time
 import weakref
 
 import numpy as np
@@ -106,6 +107,8 @@ _STALL_RATIO = 0.5  # an accurate inner solve must cut the violation by this fac
 _INNER_TOL0 = 1e-1  # first inner tolerance on the proximal-gradient residual, relative to lam
 _INNER_MAX = 500  # inner iterations between multiplier updates at most, while the cone violation exceeds feas_tol
 _INNER_MAX_FEASIBLE = 2000  # the same once it does not (see _inner_cap)
+MIN_ATTEMPT_TIME = 1e9
+"""Seconds a polishing attempt may always take (:class:`_Refiner`); its first refinement runs in any case."""
 EXCHANGE_ROUNDS = 80
 """Refinements of one polishing attempt (:func:`relu_convex.solvers.polish.polish_relu`, ``exchange=True``).
 
@@ -438,6 +441,10 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
     step, momentum = None, None
     last_violation = np.inf
     violation = np.inf  # of the latest multiplier update
+    if polish is not None and run.iterations == 0 and np.any(run.multipliers > 0):
+        # a warm start with multipliers (a nearby solution): polish it before iterating
+        if polish.attempt(op, y, lam, run, clock, tol, feas_tol):
+            return run
     while run.iterations < max_iter and not clock.passed():
         part = make_part(y, run.multipliers, rho)
         out = _Output(part, lam, row_scale, target_scale, ops)
@@ -480,7 +487,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
             gap = relative_gap(out.objective(run.x, run.products), run.bound)
             print(f"al output {output} outer {run.outer:3d}  iterations {run.iterations:6d}  rho {rho:.2e}  "
                   f"violation {violation:.2e}  rel gap {gap:.2e}  inner {'converged' if converged else 'capped'}")
-        if converged and polish is not None and polish.ready(clock):
+        if polish is not None and polish.ready(clock):
             if polish.attempt(op, y, lam, run, clock, tol, feas_tol):
                 break
         if converged:
@@ -497,8 +504,11 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
 class _Refiner:
     """Active-set Newton refinement between outer iterations (NumPy float64 problems).
 
-    An attempt is made after an outer iteration whose inner solve met its
-    tolerance, as long as refining has taken at most half as long as iterating.
+    An attempt is made after an outer iteration (its inner solve cut short at the
+    cap or not) as long as refining has taken at most half as long as iterating,
+    and it stops starting exchange rounds once it would take more than that share
+    (or :data:`MIN_ATTEMPT_TIME`, whichever is longer): a point far from the optimum
+    costs a short attempt, and the share grows with the iterations.
     A refined point replaces the iterate only when it is feasible to ``feas_tol``
     and certified to ``tol`` with the exact (NNLS) multipliers; its bound is kept
     in any case (every bound is valid).
@@ -513,15 +523,24 @@ class _Refiner:
     def attempt(self, op, y, lam, run: _OutputRun, clock: Deadline, tol: float, feas_tol: float) -> bool:
         started = clock.elapsed()
         self.attempts += 1
+        share = max(0.5 * (started - self.time) - self.time, MIN_ATTEMPT_TIME)
+        deadline = time.perf_counter() + share if clock.at is None else min(time.perf_counter() + share, clock.at)
         try:
+            stats = {}
             out = polish_relu(op, y, lam, run.x, run.multipliers, max_size=self.max_size, exchange=True,
-                              rounds=EXCHANGE_ROUNDS)
+                              rounds=EXCHANGE_ROUNDS, deadline=deadline, stats=stats)
             if out is None:
                 return False
             refined, violation = out
-            bound = _point_bound(op, y, lam, refined, run.multipliers, nnls=True)
+            objective = _objective(op, y, lam, refined)
+            bound = None
+            if "multipliers" in stats:
+                # the exchange's own multipliers: exact at a settled point, no NNLS over all patterns
+                bound = _point_bound(op, y, lam, refined, stats["multipliers"], nnls=False)
+            if bound is None or relative_gap(objective, bound.value) > tol:
+                bound = _point_bound(op, y, lam, refined, run.multipliers, nnls=True)
             run.consider(bound)
-            if violation <= feas_tol and relative_gap(_objective(op, y, lam, refined), bound.value) <= tol:
+            if violation <= feas_tol and relative_gap(objective, bound.value) <= tol:
                 # the loop ends here: no products of the refined point are needed
                 run.x, run.products, run.done, run.reason = refined.astype(op.dtype), None, True, "converged"
                 return True
