@@ -145,7 +145,8 @@ def test_relu_exchange_certifies_a_rough_point(seed, lam):
     assert rough.relative_gap > 1e-6  # the start is far from certified
     x = np.concatenate(rough.weights)
     multipliers = np.stack(rough.info["multipliers"])
-    out = polish_relu(problem.operator, problem.y, lam, x, multipliers, exchange=True, rounds=80)
+    stats = {}
+    out = polish_relu(problem.operator, problem.y, lam, x, multipliers, exchange=True, rounds=80, stats=stats)
     assert out is not None
     refined, violation = out
     V, W = refined[: problem.p], refined[problem.p:]
@@ -155,6 +156,68 @@ def test_relu_exchange_certifies_a_rough_point(seed, lam):
     bound = _point_bound(problem.operator, problem.y, lam, refined, multipliers, nnls=True)
     assert bound.value <= ref.objective * (1 + 1e-9)
     assert (objective - bound.value) / objective <= 1e-9  # certified by the exact multipliers
+    # the exchange settled and its own multipliers certify the point as well, without NNLS
+    own = stats["multipliers"]
+    assert own.shape == (2, problem.n, problem.p) and np.all(own >= 0)
+    own_bound = _point_bound(problem.operator, problem.y, lam, refined, own, nnls=False)
+    assert own_bound.value <= ref.objective * (1 + 1e-9)
+    assert (objective - own_bound.value) / objective <= 1e-9
+
+
+def test_tight_row_factors_match_per_group_lapack():
+    from relu_convex.solvers.polish import _TightRows
+
+    rng = np.random.default_rng(3)
+    n, d, p = 30, 5, 4
+    X = rng.standard_normal((n, d))
+    signs = rng.choice([-1.0, 1.0], size=(n, p))
+    tight = {(0, 0): [1, 4, 7], (0, 2): [], (1, 1): [0, 2, 3, 5], (1, 3): [6]}
+    groups = list(tight)
+    factors = _TightRows(X, signs, tight, groups)
+    g = rng.standard_normal((len(groups), d))
+    mu = factors.multipliers(groups, g)
+    for k, (s, i) in enumerate(groups):
+        rows = tight[s, i]
+        A = signs[rows, i, None] * X[rows]
+        N = factors.null_basis((s, i))
+        assert N.shape == (d, d - len(rows))
+        np.testing.assert_allclose(N.T @ N, np.eye(d - len(rows)), atol=1e-12)
+        if rows:
+            np.testing.assert_allclose(A @ N, 0.0, atol=1e-12)
+            np.testing.assert_allclose(mu[k, :len(rows)], np.linalg.lstsq(A.T, g[k], rcond=None)[0], atol=1e-10)
+            np.testing.assert_allclose(factors.pseudo_inverse((s, i)), np.linalg.pinv(A), atol=1e-10)
+        np.testing.assert_allclose(mu[k, len(rows):], 0.0, atol=1e-12)  # the padding rows carry nothing
+
+
+def test_cone_multipliers_of_chosen_patterns():
+    from relu_convex.duality import relu_cone_multipliers
+
+    problem = planted_problem(rc.ReLUProblem, 80, 4, 12, 1e-2, bias=True, seed=1)
+    theta = np.random.default_rng(0).standard_normal(problem.n) / problem.n
+    A, B = relu_cone_multipliers(problem.operator, theta)
+    which = np.zeros((2, problem.p), dtype=bool)
+    which[0, ::2] = which[1, 1::3] = True
+    A2, B2 = relu_cone_multipliers(problem.operator, theta, which)
+    np.testing.assert_array_equal(A2[:, which[0]], A[:, which[0]])
+    np.testing.assert_array_equal(B2[:, which[1]], B[:, which[1]])
+    assert not np.any(A2[:, ~which[0]]) and not np.any(B2[:, ~which[1]])
+
+
+def test_al_warm_start_with_multipliers_polishes_before_iterating():
+    problem = planted_problem(rc.ReLUProblem, 200, 5, 30, 1e-2, bias=True, seed=2)
+    ref = problem.solve(solver="clarabel", tol=1e-10)
+    first = problem.solve(solver="al", tol=1e-6, feas_tol=1e-6)
+    assert first.status is SolveStatus.OPTIMAL
+    # a nearby problem started from the solution and its multipliers
+    nearby = rc.ReLUProblem(problem.X, problem.y, problem.patterns, problem.lam * 1.01)
+    nearby_ref = nearby.solve(solver="clarabel", tol=1e-10)
+    warm = nearby.solve(solver="al", tol=1e-6, feas_tol=1e-6, weights0=first.weights,
+                        multipliers0=first.info["multipliers"])
+    assert warm.status is SolveStatus.OPTIMAL and warm.info["polishes"] >= 1
+    assert warm.iterations < first.iterations
+    assert abs(warm.objective - nearby_ref.objective) <= 1e-6 * nearby_ref.objective
+    assert warm.lower_bound <= nearby_ref.objective * (1 + 1e-9)
+    assert abs(first.objective - ref.objective) <= 1e-6 * ref.objective
 
 
 def test_independent_rows_keeps_rows_that_raise_the_rank():

@@ -107,8 +107,12 @@ _STALL_RATIO = 0.5  # an accurate inner solve must cut the violation by this fac
 _INNER_TOL0 = 1e-1  # first inner tolerance on the proximal-gradient residual, relative to lam
 _INNER_MAX = 500  # inner iterations between multiplier updates at most, while the cone violation exceeds feas_tol
 _INNER_MAX_FEASIBLE = 2000  # the same once it does not (see _inner_cap)
-MIN_ATTEMPT_TIME = 1e9
-"""Seconds a polishing attempt may always take (:class:`_Refiner`); its first refinement runs in any case."""
+MIN_ATTEMPT_TIME = 0.05
+"""Seconds an attempt after a capped inner solve may always take (:class:`_Refiner`); its first refinement runs in any case."""
+CAPPED_SHARE = 0.1
+"""Share of the iterating time that attempts after capped inner solves may take (:class:`_Refiner`)."""
+POLISH_SHARE = 0.5
+"""Share of the iterating time that polishing may take in all (:class:`_Refiner`)."""
 EXCHANGE_ROUNDS = 80
 """Refinements of one polishing attempt (:func:`relu_convex.solvers.polish.polish_relu`, ``exchange=True``).
 
@@ -487,8 +491,8 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
             gap = relative_gap(out.objective(run.x, run.products), run.bound)
             print(f"al output {output} outer {run.outer:3d}  iterations {run.iterations:6d}  rho {rho:.2e}  "
                   f"violation {violation:.2e}  rel gap {gap:.2e}  inner {'converged' if converged else 'capped'}")
-        if polish is not None and polish.ready(clock):
-            if polish.attempt(op, y, lam, run, clock, tol, feas_tol):
+        if polish is not None and polish.ready(clock, capped=not converged):
+            if polish.attempt(op, y, lam, run, clock, tol, feas_tol, capped=not converged):
                 break
         if converged:
             # penalty schedule: raise rho when an accurate inner solve did not halve the violation
@@ -504,27 +508,38 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
 class _Refiner:
     """Active-set Newton refinement between outer iterations (NumPy float64 problems).
 
-    An attempt is made after an outer iteration (its inner solve cut short at the
-    cap or not) as long as refining has taken at most half as long as iterating,
-    and it stops starting exchange rounds once it would take more than that share
-    (or :data:`MIN_ATTEMPT_TIME`, whichever is longer): a point far from the optimum
-    costs a short attempt, and the share grows with the iterations.
+    Attempts come on a warm start with multipliers (before iterating), after an
+    outer iteration whose inner solve met its tolerance, and after one cut short at
+    the inner cap; each within a share of the time spent iterating. All polishing
+    takes at most :data:`POLISH_SHARE` of it; attempts after capped solves, whose
+    points are often still far from the optimum (where an exchange fails, after up
+    to seconds of rounds on the benchmark instance), take at most
+    :data:`CAPPED_SHARE` of it in all and stop starting rounds once they would take
+    more (or :data:`MIN_ATTEMPT_TIME`, whichever is longer). Capped solves are the
+    rule on some problems (the penalty is then never raised, and only exchange
+    finishes them), so they cannot be skipped.
     A refined point replaces the iterate only when it is feasible to ``feas_tol``
-    and certified to ``tol`` with the exact (NNLS) multipliers; its bound is kept
-    in any case (every bound is valid).
+    and certified to ``tol``, by the exchange's own multipliers or else the exact
+    (NNLS) ones; its bound is kept in any case (every bound is valid).
     """
 
     def __init__(self, max_size: int):
-        self.max_size, self.time, self.attempts = max_size, 0.0, 0
+        self.max_size, self.time, self.capped_time, self.attempts = max_size, 0.0, 0.0, 0
 
-    def ready(self, clock: Deadline) -> bool:
-        return self.time <= 0.5 * (clock.elapsed() - self.time)
+    def ready(self, clock: Deadline, capped: bool = False) -> bool:
+        iterating = clock.elapsed() - self.time
+        if capped and self.capped_time > CAPPED_SHARE * iterating:
+            return False
+        return self.time <= POLISH_SHARE * iterating
 
-    def attempt(self, op, y, lam, run: _OutputRun, clock: Deadline, tol: float, feas_tol: float) -> bool:
+    def attempt(self, op, y, lam, run: _OutputRun, clock: Deadline, tol: float, feas_tol: float,
+                capped: bool = False) -> bool:
         started = clock.elapsed()
         self.attempts += 1
-        share = max(0.5 * (started - self.time) - self.time, MIN_ATTEMPT_TIME)
-        deadline = time.perf_counter() + share if clock.at is None else min(time.perf_counter() + share, clock.at)
+        deadline = clock.at
+        if capped:
+            share = max(CAPPED_SHARE * (started - self.time) - self.capped_time, MIN_ATTEMPT_TIME)
+            deadline = time.perf_counter() + share if deadline is None else min(time.perf_counter() + share, deadline)
         try:
             stats = {}
             out = polish_relu(op, y, lam, run.x, run.multipliers, max_size=self.max_size, exchange=True,
@@ -532,12 +547,12 @@ class _Refiner:
             if out is None:
                 return False
             refined, violation = out
+            if "multipliers" not in stats:
+                return False  # the exchange did not settle: the point is not the restricted optimum
             objective = _objective(op, y, lam, refined)
-            bound = None
-            if "multipliers" in stats:
-                # the exchange's own multipliers: exact at a settled point, no NNLS over all patterns
-                bound = _point_bound(op, y, lam, refined, stats["multipliers"], nnls=False)
-            if bound is None or relative_gap(objective, bound.value) > tol:
+            # the exchange's own multipliers, exact at a settled point: no NNLS over all patterns
+            bound = _point_bound(op, y, lam, refined, stats["multipliers"], nnls=False)
+            if relative_gap(objective, bound.value) > tol:
                 bound = _point_bound(op, y, lam, refined, run.multipliers, nnls=True)
             run.consider(bound)
             if violation <= feas_tol and relative_gap(objective, bound.value) <= tol:
@@ -547,6 +562,8 @@ class _Refiner:
             return False
         finally:
             self.time += clock.elapsed() - started
+            if capped:
+                self.capped_time += clock.elapsed() - started
 
 
 def _point_bound(op: MaskedOperator, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.ndarray,
