@@ -533,8 +533,12 @@ class _Refiner:
     def __init__(self, max_size: int):
         self.max_size, self.time, self.capped_time, self.attempts = max_size, 0.0, 0.0, 0
 
+    def _iterating(self, clock: Deadline) -> float:
+        """Seconds of the solve not spent polishing."""
+        return clock.elapsed() - self.time
+
     def ready(self, clock: Deadline, capped: bool = False) -> bool:
-        iterating = clock.elapsed() - self.time
+        iterating = self._iterating(clock)
         if capped and self.capped_time > CAPPED_SHARE * iterating:
             return False
         return self.time <= POLISH_SHARE * iterating
@@ -545,8 +549,9 @@ class _Refiner:
         self.attempts += 1
         deadline = clock.at
         if capped:
-            share = max(CAPPED_SHARE * (started - self.time) - self.capped_time, MIN_ATTEMPT_TIME)
-            deadline = time.perf_counter() + share if deadline is None else min(time.perf_counter() + share, deadline)
+            share = max(CAPPED_SHARE * self._iterating(clock) - self.capped_time, MIN_ATTEMPT_TIME)
+            cut = time.perf_counter() + share
+            deadline = cut if deadline is None else min(cut, deadline)
         try:
             stats = {}
             out = polish_relu(op, y, lam, run.x, run.multipliers, max_size=self.max_size, exchange=True,
@@ -568,9 +573,10 @@ class _Refiner:
                 return True
             return False
         finally:
-            self.time += clock.elapsed() - started
+            spent = clock.elapsed() - started
+            self.time += spent
             if capped:
-                self.capped_time += clock.elapsed() - started
+                self.capped_time += spent
 
 
 def _point_bound(op: MaskedOperator, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.ndarray,

@@ -477,7 +477,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
         tight[s, i] = [int(k) for k in rows]
     refined, feasible = None, False
     fewest, stalled = None, 0  # smallest number of changed sets since the last entry, rounds since it fell
-    entries = set()  # (support, support after entry) of every entry of groups
+    entries = set()  # (support with its tight rows, size after entry) of every entry of groups
     for round_ in range(rounds):
         if round_ and deadline is not None and time.perf_counter() > deadline:
             break
