@@ -220,6 +220,48 @@ def test_al_warm_start_with_multipliers_polishes_before_iterating():
     assert abs(first.objective - ref.objective) <= 1e-6 * ref.objective
 
 
+def test_al_warm_attempt_is_not_charged_to_the_polishing_share():
+    from relu_convex.solvers.augmented_lagrangian import POLISH_SHARE, _Refiner
+    from relu_convex.solvers.options import Deadline
+
+    clock = Deadline(None)
+    clock.start -= 1.0  # one second into the solve
+    charged, warm = _Refiner(1500), _Refiner(1500)
+    for refiner in (charged, warm):
+        refiner.time = 0.9  # 0.9 s of polishing, 0.1 s of iterating
+    warm.warm_time = 0.9
+    assert not charged.ready(clock)  # 0.9 s > POLISH_SHARE * 0.1 s
+    assert warm.ready(clock)  # nothing charged yet: the first attempt after iterating may start
+    warm.time += 0.1 * POLISH_SHARE + 0.01
+    assert not warm.ready(clock)
+
+
+def test_entering_groups_keep_their_nnls_multipliers_for_the_next_call(monkeypatch):
+    import relu_convex.solvers.polish as polish_module
+    from relu_convex.solvers.polish import _entering_relu_groups
+
+    problem = planted_problem(rc.ReLUProblem, 80, 4, 12, 1e-3, bias=True, seed=1)
+    op = problem.operator
+    X, signs, masks = op.X, op.signs.astype(np.float64), op.masks.astype(np.float64)
+    x = np.zeros((2 * problem.p, problem.d))
+    known = np.zeros((2, problem.n, problem.p))
+    estimates = np.zeros_like(known)
+    tight, active = {}, []
+    entered = _entering_relu_groups(op, X, signs, masks, problem.lam, -problem.y, x, tight, active, estimates, known)
+    assert entered and active
+    # the multipliers solved for are kept in known (nonnegative, and those of the estimates)
+    assert np.any(known > 0) and np.all(known >= 0)
+    np.testing.assert_array_equal(known, estimates)
+    # at the same point a second call solves nothing again: the entering groups are active now,
+    # and the others are settled by the multipliers it kept
+    calls = []
+    original = polish_module.relu_cone_multipliers
+    monkeypatch.setattr(polish_module, "relu_cone_multipliers", lambda *args: calls.append(args) or original(*args))
+    again = _entering_relu_groups(op, X, signs, masks, problem.lam, -problem.y, np.zeros_like(x), {}, list(active),
+                                  np.zeros_like(known), known)
+    assert not again and not calls
+
+
 def test_independent_rows_keeps_rows_that_raise_the_rank():
     from relu_convex.solvers.polish import _independent_rows
 

@@ -581,7 +581,11 @@ def _entering_relu_groups(op, X: np.ndarray, signs: np.ndarray, masks: np.ndarra
     ``tight`` are updated in place. Groups whose dual constraint the nonnegative multipliers
     ``known`` (2, n, p; e.g. the first-order method's) already satisfy are not solved for;
     for the others the NNLS multipliers are written into ``estimates`` (2, n, p), for those
-    the ``known`` ones.
+    the ``known`` ones. The NNLS multipliers also replace those groups' columns of
+    ``known``, so that a later call (after the exchange has moved the point a little)
+    solves again only the groups they no longer settle: on
+    ``validation/bench_paths.py --model relu --solver al`` the warm path's calls took
+    1.8 s of its 6.4 s of polishing (profiled) with the first-order multipliers alone.
     """
     n, d = X.shape
     p = masks.shape[1]
@@ -600,8 +604,8 @@ def _entering_relu_groups(op, X: np.ndarray, signs: np.ndarray, masks: np.ndarra
     if not np.any(which):
         return False
     A, B = relu_cone_multipliers(op, theta, which)
-    estimates[0][:, which[0]] = A[:, which[0]]
-    estimates[1][:, which[1]] = B[:, which[1]]
+    for s, multipliers in ((0, A), (1, B)):
+        estimates[s][:, which[s]] = known[s][:, which[s]] = multipliers[:, which[s]]
     entered = False
     for s, multipliers in ((0, A), (1, B)):
         H = (g if s == 0 else -g) + X.T @ (signs * multipliers)  # (d, p)
