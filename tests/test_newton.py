@@ -262,6 +262,34 @@ def test_entering_groups_keep_their_nnls_multipliers_for_the_next_call(monkeypat
     assert not again and not calls
 
 
+def test_blocked_step_stops_at_the_first_row_the_segment_meets():
+    from relu_convex.solvers.polish import _blocked_step
+
+    rng = np.random.default_rng(3)
+    n, p, d = 30, 4, 3
+    X = rng.standard_normal((n, d))
+    gates = rng.standard_normal((d, p))
+    signs = np.where(X @ gates >= 0, 1.0, -1.0)  # patterns of gates: each cone holds its gate
+
+    def values(point):
+        return np.matmul(X, point.reshape(2, p, d).transpose(0, 2, 1)) * signs
+
+    x = np.zeros((2 * p, d))
+    x[1], x[p + 2] = gates[:, 1], 0.5 * gates[:, 2]  # feasible: on the inside of their cones
+    target = x + rng.standard_normal(x.shape)
+    C, C_target = values(x), values(target)
+    assert np.any(C_target < 0)
+    point, C_point, blocking = _blocked_step(x, C, target, C_target)
+    np.testing.assert_allclose(C_point, values(point), atol=1e-12)
+    assert np.all(C_point >= -1e-12) and np.any(blocking)
+    np.testing.assert_allclose(values(point)[blocking], 0.0, atol=1e-12)
+    # just past it the blocking rows are violated: the step is the longest feasible one
+    t = np.linalg.norm(point - x) / np.linalg.norm(target - x)
+    assert 0.0 <= t < 1.0
+    beyond = x + min(t * 1.001 + 1e-9, 1.0) * (target - x)
+    assert np.all(values(beyond)[blocking] < 0)
+
+
 def test_independent_rows_keeps_rows_that_raise_the_rank():
     from relu_convex.solvers.polish import _independent_rows
 

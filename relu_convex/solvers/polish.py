@@ -399,7 +399,14 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     most negative multiplier leaves. When a round changes no set, every kept group
     satisfies its KKT conditions; the zero groups whose dual constraint is then
     violated (exact NNLS multipliers) enter (:func:`_entering_relu_groups`), and a
-    round that changes nothing at all ends the refinement. This finds the tight rows
+    round that changes nothing at all ends the refinement. Once the sets come back to
+    those of an earlier round since the last entry (a row with a slightly negative
+    multiplier leaves, the next refinement violates it, it enters again: on
+    ``validation/bench_paths.py --model relu --solver al`` such a cycle of four rounds
+    ran until the stall rule below ended the attempt), every refinement from a feasible
+    point that violates rows is cut back to the first row the segment meets
+    (:func:`_blocked_step`), which then enters alone: the primal active-set step, along
+    which the objective does not rise. This finds the tight rows
     from a first-order point whose multiplier estimates still mark a few hundred
     rows wrongly (the augmented Lagrangian's), where holding every candidate row
     pins groups at zero. From a point too far from the optimum the exchange wanders
@@ -466,6 +473,8 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     C = cone_values(x)
     row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
     group_scale = row_scale * np.linalg.norm(x, axis=-1).reshape(2, 1, p)
+    # whether the current point x satisfies every cone row (its cone values are C)
+    feasible = not np.any(C < -1e-12 * row_scale * float(np.max(np.linalg.norm(x, axis=-1), initial=0.0)))
     candidates = (C <= tight_tol * group_scale) | (multipliers > 0.0)
     active = [(s, i) for s in (0, 1) for i in range(p) if np.any(x[s * p + i] != 0.0)]
     tight = {}
@@ -475,12 +484,17 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
             rows = rows[np.lexsort((C[s, rows, i], -multipliers[s, rows, i]))]
             rows = rows[_independent_rows(signs[rows, i, None] * X[rows], d - 1)]
         tight[s, i] = [int(k) for k in rows]
-    refined, feasible = None, False
+    refined = None
     fewest, stalled = None, 0  # smallest number of changed sets since the last entry, rounds since it fell
     entries = set()  # (support with its tight rows, size after entry) of every entry of groups
+    seen, cycling = set(), False  # the sets of each round since the last entry of groups; whether one recurred
     for round_ in range(rounds):
         if round_ and deadline is not None and time.perf_counter() > deadline:
             break
+        if exchange:
+            key = frozenset((g, tuple(tight[g])) for g in active)
+            cycling = cycling or key in seen
+            seen.add(key)
         blocks, sizes, z0, bases = [], [], [], []
         factors = _TightRows(X, signs, tight, active)
         for s, i in active:
@@ -505,13 +519,22 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
         Cr = cone_values(refined)
         largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
         violated = Cr < -1e-12 * row_scale * largest
-        feasible = not np.any(violated)
+        blocked = cycling and feasible and np.any(violated)
+        if blocked:
+            # the sets came back to an earlier state: from the feasible point x (whose sets have only
+            # lost rows since) stop at the first row the segment to the refined point meets, and
+            # hold that row (a primal active-set step: the objective, convex along the segment, does
+            # not rise, so the sets do not come back again)
+            refined, Cr, violated = _blocked_step(x, C, refined, Cr)
+            largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
+        feasible = not np.any(Cr < -1e-12 * row_scale * largest)
         if exchange:
             kept = [(s, i) for s, i in active if np.any(refined[s * p + i] != 0.0)]
             residual = _masked_forward(X, masks, refined[:p] - refined[p:]) - y
             estimates = np.zeros((2, X.shape[0], p))
             changed = _exchange_rows(X, signs, masks, lam, refined.reshape(2, p, d), residual, Cr, violated, tight,
-                                     kept, factors, estimates)
+                                     kept, factors, estimates, enter_only=blocked)
+            C = Cr
             active, x = kept, refined
             if changed:
                 fewest, stalled = (changed, 0) if fewest is None or changed < fewest else (fewest, stalled + 1)
@@ -527,6 +550,8 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
                     break  # the same groups entered the same support and tight rows before: a cycle
                 entries.add((before, len(active)))
                 fewest, stalled = None, 0
+                seen, cycling = set(), False
+                C = cone_values(x)  # the entered groups moved off zero
             done = not changed
             if done and stats is not None:
                 stats["multipliers"] = estimates
@@ -542,6 +567,38 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
         return None
     worst = -float(np.min(Cr, initial=0.0))
     return refined, relative_violation(worst, largest, row_scale, float(np.max(np.abs(y), initial=0.0)))
+
+
+def _blocked_step(x: np.ndarray, C: np.ndarray, target: np.ndarray,
+                  C_target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""The point where the segment from ``x`` to ``target`` first meets a cone row, and the rows it meets there.
+
+    Cone values are linear in the point, so along :math:`x + t(x^\star - x)` they are
+    :math:`C + t(C^\star - C)`; a row with :math:`C_k \ge 0 > C^\star_k` is met at
+    :math:`t_k = C_k / (C_k - C^\star_k)`, and the step is :math:`t = \min_k t_k`.
+
+    Parameters
+    ----------
+    x, target : ndarray, shape (2p, d)
+        A feasible point and the (infeasible) refined point.
+    C, C_target : ndarray, shape (2, n, p)
+        Their cone values.
+
+    Returns
+    -------
+    point : ndarray, shape (2p, d)
+    values : ndarray, shape (2, n, p)
+        Its cone values (at least zero up to rounding).
+    blocking : ndarray of bool, shape (2, n, p)
+        The rows met at ``t`` (all those within rounding of it).
+    """
+    crossing = (C_target < 0.0) & (C >= 0.0)
+    ratio = np.where(crossing, np.maximum(C, 0.0) / np.where(crossing, C - C_target, 1.0), np.inf)
+    t = float(np.min(ratio, initial=1.0))
+    blocking = ratio <= t * (1.0 + 1e-9) + 1e-300
+    values = C + t * (C_target - C)
+    values[blocking] = np.minimum(values[blocking], 0.0)
+    return x + t * (target - x), values, blocking
 
 
 def _independent_rows(rows: np.ndarray, limit: int, rtol: float = 1e-8) -> np.ndarray:
@@ -670,14 +727,16 @@ class _TightRows:
 
 def _exchange_rows(X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: float, point: np.ndarray,
                    residual: np.ndarray, C: np.ndarray, violated: np.ndarray, tight: dict, groups: list,
-                   factors: _TightRows, estimates: np.ndarray) -> int:
+                   factors: _TightRows, estimates: np.ndarray, enter_only: bool = False) -> int:
     r"""One active-set exchange of each nonzero group's tight rows (see :func:`polish_relu`); the number of sets changed.
 
     ``point`` (2, p, d) is the refined point, ``residual`` its :math:`\sum_i D_i X (v_i - w_i) - y`,
-    ``C`` (2, n, p) its cone values and ``violated`` where they are negative; ``tight`` maps
-    ``(s, i)`` to the rows held and is updated for the groups listed in ``groups``;
-    ``factors`` holds the decompositions of those rows. The rows' least-squares multipliers,
-    clipped at zero, are written into ``estimates`` (2, n, p).
+    ``C`` (2, n, p) its cone values and ``violated`` where they are negative (the rows to
+    enter); ``tight`` maps ``(s, i)`` to the rows held and is updated for the groups listed
+    in ``groups``; ``factors`` holds the decompositions of those rows. The rows'
+    least-squares multipliers, clipped at zero, are written into ``estimates`` (2, n, p).
+    With ``enter_only`` (a point short of the restricted minimizer, :func:`_blocked_step`,
+    where the multipliers say nothing) no row leaves a set that no row enters.
     """
     n, d = X.shape
     if not groups:
@@ -706,7 +765,7 @@ def _exchange_rows(X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: flo
             entering = entering[np.argsort(C[s, entering, i], kind="stable")]
             candidates = rows + [int(k) for k in entering if k not in rows]
             rows = [candidates[k] for k in _independent_rows(G[candidates], d - 1)]
-        elif mu.size and float(np.min(mu)) < -1e-10 * lam:  # below rounding: the row pulls the wrong way
+        elif not enter_only and mu.size and float(np.min(mu)) < -1e-10 * lam:  # below rounding: pulls the wrong way
             rows.pop(int(np.argmin(mu)))
         if rows != tight[s, i]:
             tight[s, i] = rows
