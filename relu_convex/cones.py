@@ -65,6 +65,7 @@ def polar_residual(
     *,
     rtol: float = 1e-12,
     max_rounds: int = 50,
+    seed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Minimize :math:`\|g + B^\top a\|` over :math:`a \ge 0` with a working set of rows.
 
@@ -79,6 +80,10 @@ def polar_residual(
         A row counts as violated when :math:`b_k^\top r < -\text{rtol}\,\|b_k\|\,\|g\|`.
     max_rounds : int
         Limit on working-set enlargements.
+    seed : ndarray of bool, shape (n,), optional
+        Rows to start the working set with, besides the most violated ones (e.g. the
+        support of multipliers at a nearby ``g``). The minimum is the same; a good
+        seed saves enlargements.
 
     Returns
     -------
@@ -90,16 +95,17 @@ def polar_residual(
         rounding) when the loop ends with no violated row.
     """
     Bn, norms = _normalized(B, row_norms)
-    a = unit_polar_multipliers(Bn, g, rtol=rtol, max_rounds=max_rounds)
+    a = unit_polar_multipliers(Bn, g, rtol=rtol, max_rounds=max_rounds, seed=seed)
     a = np.where(norms > 0, a / np.where(norms > 0, norms, 1.0), 0.0)
     return a, g + B.T @ a
 
 
-def unit_polar_multipliers(Bn: np.ndarray, g: np.ndarray, *, rtol: float = 1e-12, max_rounds: int = 50) -> np.ndarray:
+def unit_polar_multipliers(Bn: np.ndarray, g: np.ndarray, *, rtol: float = 1e-12, max_rounds: int = 50,
+                           seed: np.ndarray | None = None) -> np.ndarray:
     r"""The NNLS multipliers of :func:`polar_residual` for rows ``Bn`` of unit (or zero) norm.
 
     Returns ``a`` of shape (n,), nonnegative; :math:`\|g + B_n^\top a\|` is the
-    (valid) value.
+    (valid) value. ``seed`` as for :func:`polar_residual`.
     """
     n, d = Bn.shape
     a = np.zeros(n)
@@ -113,6 +119,8 @@ def unit_polar_multipliers(Bn: np.ndarray, g: np.ndarray, *, rtol: float = 1e-12
     if violated.size == 0:
         return a
     work = violated[np.argsort(z[violated])[:chunk]]
+    if seed is not None:
+        work = np.union1d(work, np.flatnonzero(seed))
     in_work = np.zeros(n, dtype=bool)
     in_work[work] = True
     for _ in range(max_rounds):

@@ -90,8 +90,8 @@ def grelu_constraint_values(op: MaskedOperator, theta: np.ndarray) -> np.ndarray
     return np.linalg.norm(op.adjoint(theta), axis=-1)
 
 
-def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray,
-                          which: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray, which: np.ndarray | None = None,
+                          seed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     r"""Nonnegative multipliers that make the C-ReLU dual constraint values exact.
 
     For each pattern ``i`` solves
@@ -108,6 +108,11 @@ def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray,
     which : ndarray of bool, shape (2, p), optional
         Solve only these signed patterns (row 0: :math:`+X^\top D_i\theta`, row 1: the
         minus sign); the multipliers of the others are returned as zero. Default: all.
+    seed : ndarray, shape (2, n, p), optional
+        Multipliers at a nearby ``theta`` (e.g. a solver's): the rows where they are
+        positive start the working sets (:func:`relu_convex.cones.polar_residual`),
+        which saves NNLS solves when the support changed little. The result does
+        not depend on it beyond the solver's rounding.
 
     Returns
     -------
@@ -129,9 +134,9 @@ def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray,
             continue
         Bi = op.signs[:, i, None] * Xd
         if not plus_inside:
-            A[:, i] = polar_residual(Bi, G[i], norms)[0]
+            A[:, i] = polar_residual(Bi, G[i], norms, seed=None if seed is None else seed[0][:, i] > 0)[0]
         if not minus_inside:
-            B[:, i] = polar_residual(Bi, -G[i], norms)[0]
+            B[:, i] = polar_residual(Bi, -G[i], norms, seed=None if seed is None else seed[1][:, i] > 0)[0]
     return A, B
 
 

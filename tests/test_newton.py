@@ -190,7 +190,7 @@ def test_tight_row_factors_match_per_group_lapack():
 
 
 def test_cone_multipliers_of_chosen_patterns():
-    from relu_convex.duality import relu_cone_multipliers
+    from relu_convex.duality import relu_cone_multipliers, relu_constraint_values
 
     problem = planted_problem(rc.ReLUProblem, 80, 4, 12, 1e-2, bias=True, seed=1)
     theta = np.random.default_rng(0).standard_normal(problem.n) / problem.n
@@ -201,6 +201,11 @@ def test_cone_multipliers_of_chosen_patterns():
     np.testing.assert_array_equal(A2[:, which[0]], A[:, which[0]])
     np.testing.assert_array_equal(B2[:, which[1]], B[:, which[1]])
     assert not np.any(A2[:, ~which[0]]) and not np.any(B2[:, ~which[1]])
+    # multipliers at a nearby theta seed the working sets; the constraint values stay those of NNLS
+    nearby = theta + 1e-3 * np.random.default_rng(1).standard_normal(problem.n) / problem.n
+    exact = relu_constraint_values(problem.operator, nearby, relu_cone_multipliers(problem.operator, nearby))
+    seeded = relu_cone_multipliers(problem.operator, nearby, seed=np.stack([A, B]))
+    np.testing.assert_allclose(relu_constraint_values(problem.operator, nearby, seeded), exact, rtol=1e-9, atol=1e-14)
 
 
 def test_al_warm_start_with_multipliers_polishes_before_iterating():
@@ -256,7 +261,7 @@ def test_entering_groups_keep_their_nnls_multipliers_for_the_next_call(monkeypat
     # and the others are settled by the multipliers it kept
     calls = []
     original = polish_module.relu_cone_multipliers
-    monkeypatch.setattr(polish_module, "relu_cone_multipliers", lambda *args: calls.append(args) or original(*args))
+    monkeypatch.setattr(polish_module, "relu_cone_multipliers", lambda *args, **kwargs: calls.append(args) or original(*args, **kwargs))
     again = _entering_relu_groups(op, X, signs, masks, problem.lam, -problem.y, np.zeros_like(x), {}, list(active),
                                   np.zeros_like(known), known)
     assert not again and not calls

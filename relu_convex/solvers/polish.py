@@ -660,7 +660,7 @@ def _entering_relu_groups(op, X: np.ndarray, signs: np.ndarray, masks: np.ndarra
         which[s, settled] = False
     if not np.any(which):
         return False
-    A, B = relu_cone_multipliers(op, theta, which)
+    A, B = relu_cone_multipliers(op, theta, which, seed=known)
     for s, multipliers in ((0, A), (1, B)):
         estimates[s][:, which[s]] = known[s][:, which[s]] = multipliers[:, which[s]]
     entered = False
