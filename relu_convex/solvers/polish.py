@@ -495,27 +495,15 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
             key = frozenset((g, tuple(tight[g])) for g in active)
             cycling = cycling or key in seen
             seen.add(key)
-        blocks, sizes, z0, bases = [], [], [], []
         factors = _TightRows(X, signs, tight, active)
-        for s, i in active:
-            N = factors.null_basis((s, i))
-            if N.shape[1] == 0:
-                continue  # the tight rows pin this group at zero
-            blocks.append((1.0 if s == 0 else -1.0) * ((masks[:, i, None] * X) @ N))
-            sizes.append(N.shape[1])
-            start = N.T @ x[s * p + i]
-            # a group projected to zero restarts off the origin (the refinement needs every group nonzero)
-            z0.append(start if np.any(start) else np.full(N.shape[1], 1e-8 * row_scale))
-            bases.append((s, i, N))
-        m = int(sum(sizes))
-        if m == 0 or m > max_size:
+        restricted = factors.restricted_problem(X, masks, x)  # groups pinned at zero by their rows are left out
+        if restricted is None:
             return None
-        out = refine_group_lasso(np.hstack(blocks), y, lam, np.concatenate(z0), sizes, max_steps=max_steps)
-        refined = np.zeros((2 * p, d))
-        start = 0
-        for (s, i, N), dj in zip(bases, sizes, strict=True):
-            refined[s * p + i] = N @ out.z[start:start + dj]
-            start += dj
+        B, z0, sizes = restricted
+        if z0.size > max_size:
+            return None
+        out = refine_group_lasso(B, y, lam, z0, sizes, max_steps=max_steps)
+        refined = factors.full_point(out.z, 2 * p)
         Cr = cone_values(refined)
         largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
         violated = Cr < -1e-12 * row_scale * largest
@@ -694,13 +682,17 @@ class _TightRows:
 
     def __init__(self, X: np.ndarray, signs: np.ndarray, tight: dict, groups: list):
         d = X.shape[1]
+        self.groups = groups
         self.position = {g: k for k, g in enumerate(groups)}
+        self.side = np.array([s for s, _ in groups], dtype=np.intp)
+        self.index = np.array([i for _, i in groups], dtype=np.intp)
         self.count = np.array([len(tight[g]) for g in groups], dtype=np.intp)
         height = max(int(self.count.max(initial=0)), d)
         A = np.zeros((len(groups), height, d))
-        for k, (s, i) in enumerate(groups):
-            rows = tight[s, i]
-            A[k, :len(rows)] = signs[rows, i, None] * X[rows]
+        rows = np.fromiter((r for g in groups for r in tight[g]), dtype=np.intp, count=int(self.count.sum()))
+        owner = np.repeat(np.arange(len(groups)), self.count)
+        place = np.arange(rows.size) - np.repeat(np.cumsum(self.count) - self.count, self.count)
+        A[owner, place] = signs[rows, self.index[owner], None] * X[rows]
         self.U, self.sv, self.Vt = np.linalg.svd(A, full_matrices=False)  # (k, h, d), (k, d), (k, d, d)
         largest = self.sv[:, :1]
         self.kept = (self.sv > 1e-10 * largest) & (largest > 0.0)
@@ -711,6 +703,52 @@ class _TightRows:
         """Orthonormal basis of the null space of the group's tight rows, shape (d, d - rank)."""
         k = self.position[group]
         return self.Vt[k, self.rank[k]:].T
+
+    def _null_bases(self) -> tuple[np.ndarray, np.ndarray]:
+        """All groups' null bases padded to the largest dimension ``F``: (k, F, d) rows, and (k, F) which are real.
+
+        Row ``f`` of group ``k`` is a basis vector when ``f >= F - (d - rank_k)`` (the last
+        rows of :math:`V^\top` span the null space); the rows before it are not.
+        """
+        d = self.Vt.shape[-1]
+        free = d - self.rank
+        width = int(free.max(initial=0))
+        return self.Vt[:, d - width:, :], np.arange(width)[None, :] >= (width - free)[:, None]
+
+    def restricted_problem(self, X: np.ndarray, masks: np.ndarray,
+                           x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        r"""The group lasso in the null-space coordinates :math:`z_i` of the groups' tight rows.
+
+        Blocks :math:`\pm D_i X N_i` side by side (shape (n, m)), the start
+        :math:`N_i^\top x_i` (a group projected to zero restarts at ``1e-8`` times the
+        largest row norm of ``X`` in every coordinate: the refinement needs every group
+        nonzero), and the block sizes; groups whose rows leave no free direction are
+        left out. ``x`` is the point, shape (2p, d), rows ``s p + i``. None when no group is free.
+        """
+        basis, real = self._null_bases()
+        if not np.any(real):
+            return None
+        n = X.shape[0]
+        p = masks.shape[1]
+        sign = np.where(self.side == 0, 1.0, -1.0)
+        XN = np.matmul(X, basis.transpose(0, 2, 1))  # (k, n, F)
+        XN *= (masks[:, self.index].T * sign[:, None])[:, :, None]
+        B = XN.transpose(1, 0, 2).reshape(n, -1)[:, real.ravel()]
+        start = np.einsum("kfd,kd->kf", basis, x[self.side * p + self.index])
+        lost = ~np.any(np.where(real, start, 0.0) != 0.0, axis=1)
+        start[lost] = 1e-8 * float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
+        sizes = real.sum(axis=1)
+        return B, start[real], sizes[sizes > 0]
+
+    def full_point(self, z: np.ndarray, rows: int) -> np.ndarray:
+        """The point, shape (rows, d), of the null-space coordinates ``z`` of :meth:`restricted_problem`."""
+        basis, real = self._null_bases()
+        coordinates = np.zeros(real.shape)
+        coordinates[real] = z
+        point = np.zeros((rows, basis.shape[-1]))
+        p = rows // 2
+        point[self.side * p + self.index] = np.einsum("kfd,kf->kd", basis, coordinates)
+        return point
 
     def multipliers(self, groups: list, g: np.ndarray) -> np.ndarray:
         r"""Least-squares (minimum-norm) :math:`\mu` of :math:`A^\top\mu = g` for each group, shape (len(groups), h)."""
