@@ -571,8 +571,11 @@ class _DenseSystem(_GroupSystem):
         self.block_lipschitz = 1.05 * _largest_block_eigenvalues(self.gram_all, self.all_starts, self.all_sizes)
 
     def _restrict(self) -> None:
-        self.B = self.B_all[:, self.columns]
-        self.gram = self.gram_all[np.ix_(self.columns, self.columns)]
+        if self.columns.size == self.B_all.shape[1]:  # all groups (the first selection): no copies
+            self.B, self.gram = self.B_all, self.gram_all
+        else:
+            self.B = self.B_all.take(self.columns, axis=1)
+            self.gram = self.gram_all.take(self.columns, axis=0).take(self.columns, axis=1)
         # group, row and column of every entry inside the diagonal blocks, block by block, row-major
         squares = self.sizes * self.sizes
         self.block_group = np.repeat(np.arange(self.sizes.size), squares)
