@@ -265,6 +265,13 @@ def test_entering_groups_keep_their_nnls_multipliers_for_the_next_call(monkeypat
     again = _entering_relu_groups(op, X, signs, masks, problem.lam, -problem.y, np.zeros_like(x), {}, list(active),
                                   np.zeros_like(known), known)
     assert not again and not calls
+    # only: groups outside it do not enter
+    only = np.zeros((2, problem.p), dtype=bool)
+    only[tuple(np.array(active[0]))] = True
+    fresh = []
+    _entering_relu_groups(op, X, signs, masks, problem.lam, -problem.y, np.zeros_like(x), {}, fresh,
+                          np.zeros_like(known), np.zeros_like(known), only=only)
+    assert fresh == [active[0]]
 
 
 def test_blocked_step_stops_at_the_first_row_the_segment_meets():
