@@ -253,7 +253,11 @@ def test_entering_groups_keep_their_nnls_multipliers_for_the_next_call(monkeypat
     estimates = np.zeros_like(known)
     tight, active = {}, []
     entered = _entering_relu_groups(op, X, signs, masks, problem.lam, -problem.y, x, tight, active, estimates, known)
-    assert entered and active
+    assert entered and len(active) > 1
+    # the groups enter together at a point that lowers the objective, in their cones
+    weights = (x[:problem.p], x[problem.p:])
+    assert problem.objective(weights) < problem.objective((np.zeros_like(x[:problem.p]),) * 2)
+    assert problem.constraint_violation(weights) <= 1e-12
     # the multipliers solved for are kept in known (nonnegative, and those of the estimates)
     assert np.any(known > 0) and np.all(known >= 0)
     np.testing.assert_array_equal(known, estimates)

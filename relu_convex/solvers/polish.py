@@ -420,7 +420,10 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     not brought the number of groups whose set changed below its smallest value since
     the start or the last entry of groups, or when groups enter a support they
     entered before with the same tight rows (the refinement dropped them again: a
-    cycle). On the C-ReLU benchmark instance of ``validation/bench_fast_solvers.py``
+    cycle; their dual constraints are then violated by less than the refinement
+    resolves, and the point before the entry is returned as settled, for the caller's
+    certificate to judge: on ``validation/bench_paths.py --model relu --solver al``,
+    seeds 0-2, three warm-start attempts failed so after 0.08-0.17 s). On the C-ReLU benchmark instance of ``validation/bench_fast_solvers.py``
     the converging exchanges reached a new smallest number every 1 to 5 rounds in the
     traces examined (27 rounds from 121 changed sets to none) and the wandering ones
     held at about 100 for 80 rounds; with ``stall_rounds=5`` the attempt that certifies
@@ -448,7 +451,8 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     deadline : float, optional
         A :func:`time.perf_counter` time after which no further round starts.
     stats : dict, optional
-        With ``exchange``, when the sets settled (the last round changed nothing), receives
+        With ``exchange``, when the sets settled (the last round changed nothing, or the
+        groups that would enter entered the same sets before: the entry cycle above), receives
         ``"multipliers"``: cone multipliers for the returned point, shape (2, n, p), the
         clipped least-squares ones of the kept groups' tight rows and the NNLS ones of the
         zero groups whose :math:`\|X^\top D_i\theta\|` exceeds :math:`\lambda` (zero elsewhere).
@@ -494,6 +498,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     entries = set()  # (support with its tight rows, size after entry) of every entry of groups
     seen, cycling = set(), False  # the sets of each round since the last entry of groups; whether one recurred
     reentered = set()  # groups that re-entered after a refinement dropped them, since the last entry
+    freed = set()  # entries repeated once already, the second time without tight rows
     for round_ in range(rounds):
         if round_ and deadline is not None and time.perf_counter() > deadline:
             break
@@ -551,10 +556,26 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
                 # every kept group satisfies its KKT conditions: the zero groups whose dual
                 # constraint the point violates enter (exact NNLS multipliers)
                 before = frozenset((g, tuple(tight[g])) for g in active)
+                settled, count = x.copy(), len(active)
                 changed = _entering_relu_groups(op, X, signs, masks, lam, residual, x, tight, active, estimates,
                                                 multipliers)
-                if (before, len(active)) in entries:
-                    break  # the same groups entered the same support and tight rows before: a cycle
+                key = (before, len(active))
+                if key in entries and key not in freed:
+                    # the same groups entered the same support and tight rows before, and the
+                    # refinement dropped them again: the rows they entered with (those of their
+                    # multipliers at the point before) hold them on a face where they cannot stay;
+                    # this time they enter free, and their rows come in through the exchange
+                    freed.add(key)
+                    for g in active[count:]:
+                        tight[g] = []
+                elif key in entries:
+                    # a cycle all the same: the point before the entry is returned with its
+                    # multipliers, for the caller's certificate to judge (it fails unless the
+                    # entering groups' violations are below the caller's tolerance)
+                    refined = settled
+                    if stats is not None:
+                        stats["multipliers"] = estimates
+                    break
                 entries.add((before, len(active)))
                 fewest, stalled = None, 0
                 seen, cycling, reentered = set(), False, set()
@@ -641,7 +662,8 @@ def _entering_relu_groups(op, X: np.ndarray, signs: np.ndarray, masks: np.ndarra
     steepest descent direction of the loss within the cone :math:`G_i u \ge 0`, zero on the
     rows of positive multiplier; a group with :math:`\|h\| > \lambda` lowers the objective
     from zero along it. It enters at the exact minimizer along :math:`h` with the others held,
-    :math:`t = n(\|h\| - \lambda)/\|D_i X \hat h\|^2`, those rows held tight. ``x`` (2p, d) and
+    :math:`t = n(\|h\| - \lambda)/\|D_i X \hat h\|^2`, divided by the number of groups
+    entering together, those rows held tight. ``x`` (2p, d) and
     ``tight`` are updated in place. Groups whose dual constraint the nonnegative multipliers
     ``known`` (2, n, p; e.g. the first-order method's) already satisfy are not solved for;
     for the others the NNLS multipliers are written into ``estimates`` (2, n, p), for those
@@ -673,7 +695,7 @@ def _entering_relu_groups(op, X: np.ndarray, signs: np.ndarray, masks: np.ndarra
     A, B = relu_cone_multipliers(op, theta, which, seed=known)
     for s, multipliers in ((0, A), (1, B)):
         estimates[s][:, which[s]] = known[s][:, which[s]] = multipliers[:, which[s]]
-    entered = False
+    entering = []  # (s, i, the group's own best point along its direction)
     for s, multipliers in ((0, A), (1, B)):
         H = (g if s == 0 else -g) + X.T @ (signs * multipliers)  # (d, p)
         sizes = np.linalg.norm(H, axis=0)
@@ -682,12 +704,17 @@ def _entering_relu_groups(op, X: np.ndarray, signs: np.ndarray, masks: np.ndarra
             curvature = float(np.sum((masks[:, i] * (X @ u)) ** 2))
             if curvature <= 0.0:
                 continue
-            x[s * p + i] = n * (sizes[i] - lam) / curvature * u
+            entering.append((s, int(i), n * (sizes[i] - lam) / curvature * u))
             rows = np.flatnonzero(multipliers[:, i] > 0.0)
             tight[s, int(i)] = [int(k) for k in rows[_independent_rows(signs[rows, i, None] * X[rows], d - 1)]]
             active.append((s, int(i)))
-            entered = True
-    return entered
+    # each group's point is best with the others held; together they would overshoot (every one
+    # explains the same residual), and the refinement's zero tests then dropped them again. The
+    # mean of the k points that move one group each lowers the objective (it is convex), so
+    # each group enters at 1/k of its own step
+    for s, i, point in entering:
+        x[s * p + i] = point / len(entering)
+    return bool(entering)
 
 
 class _TightRows:
