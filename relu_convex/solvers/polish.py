@@ -421,11 +421,12 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     the start or the last entry of groups, or when groups enter a support they
     entered before with the same tight rows twice (the refinement dropped them again:
     the second time they enter free of rows; the third time the point before the entry
-    is returned as settled, for the caller's certificate to judge). Such cycles failed
-    8 of the 57 warm-start attempts on ``validation/bench_paths.py --model relu
-    --solver al``, seeds 0-2, while groups entering together entered at their full own
-    steps (they overshot, and the refinement's zero tests dropped them); at 1/k of them
-    2 attempts failed, both at the stall limit. On the C-ReLU benchmark instance of ``validation/bench_fast_solvers.py``
+    is returned as settled, for the caller's certificate to judge). On
+    ``validation/bench_paths.py --model relu --solver al``, seeds 0-2, 7 of the 57
+    warm-start attempts with rounds failed, 3 of them in such cycles, while groups
+    entering together entered at their full own steps (they overshot, and the
+    refinement's zero tests dropped them); at 1/k of them 2 failed, both at the
+    round limit. On the C-ReLU benchmark instance of ``validation/bench_fast_solvers.py``
     the converging exchanges reached a new smallest number every 1 to 5 rounds in the
     traces examined (27 rounds from 121 changed sets to none) and the wandering ones
     held at about 100 for 80 rounds; with ``stall_rounds=5`` the attempt that certifies
