@@ -399,38 +399,44 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     most negative multiplier leaves. When a round changes no set, every kept group
     satisfies its KKT conditions; the zero groups whose dual constraint is then
     violated (exact NNLS multipliers) enter (:func:`_entering_relu_groups`), and a
-    round that changes nothing at all ends the refinement. A group that a refinement
-    sets to zero is tested at once in the same way and re-enters if its dual
-    constraint is violated (once until the next entry), instead of waiting for the
-    sets to settle: on ``validation/bench_paths.py --model relu --solver al`` over
-    seeds 0-3 the warm paths took 18.7 s against 20.7 s and the cold ones 29.2 s
-    against 31.1 s (on seed 0 the warm path's rounds fell from 862 to 668). Once the sets come back to
-    those of an earlier round since the last entry (a row with a slightly negative
-    multiplier leaves, the next refinement violates it, it enters again: on
-    ``validation/bench_paths.py --model relu --solver al`` such a cycle of four rounds
-    ran until the stall rule below ended the attempt), every refinement from a feasible
-    point that violates rows is cut back to the first row the segment meets
-    (:func:`_blocked_step`), which then enters alone: the primal active-set step, along
-    which the objective does not rise. This finds the tight rows
+    round that changes nothing at all ends the refinement. This finds the tight rows
     from a first-order point whose multiplier estimates still mark a few hundred
     rows wrongly (the augmented Lagrangian's), where holding every candidate row
-    pins groups at zero. From a point too far from the optimum the exchange wanders
+    pins groups at zero.
+
+    Groups. A group that a refinement sets to zero is tested at once in the same
+    way and re-enters if its dual constraint is violated (once until the next
+    entry), instead of waiting for the sets to settle: on
+    ``validation/bench_paths.py --model relu --solver al`` over seeds 0-3 the warm
+    paths took 18.7 s against 20.7 s and the cold ones 29.2 s against 31.1 s (on
+    seed 0 the warm path's rounds fell from 862 to 668). Groups entering together
+    start at 1/k of their own steps (:func:`_entering_relu_groups`). When groups
+    enter a support they entered before with the same tight rows (the refinement
+    dropped them again), they enter free of rows the second time, and the third
+    time the point before the entry is returned as settled, for the caller's
+    certificate to judge. On the same paths, seeds 0-2, 7 of the 57 warm-start
+    attempts with rounds failed, 3 of them in such cycles, while groups entering
+    together entered at their full own steps (they overshot, and the refinement's
+    zero tests dropped them); with 1/k, 2 failed, both at the round limit.
+
+    Cycles of rows. Once the sets come back to those of an earlier round since the
+    last entry (a row with a slightly negative multiplier leaves, the next
+    refinement violates it, it enters again: on the same path such a cycle of four
+    rounds ran until the stall rule below ended the attempt), every refinement from a
+    feasible point that violates rows is cut back to the first row the segment
+    meets (:func:`_blocked_step`), which then enters alone: the primal active-set
+    step, along which the objective does not rise.
+
+    Giving up. From a point too far from the optimum the exchange wanders
     instead (every round changes the sets of a third of the groups, groups drop out one
     by one, the objective rises): it stops once ``stall_rounds`` rounds in a row have
     not brought the number of groups whose set changed below its smallest value since
-    the start or the last entry of groups, or when groups enter a support they
-    entered before with the same tight rows twice (the refinement dropped them again:
-    the second time they enter free of rows; the third time the point before the entry
-    is returned as settled, for the caller's certificate to judge). On
-    ``validation/bench_paths.py --model relu --solver al``, seeds 0-2, 7 of the 57
-    warm-start attempts with rounds failed, 3 of them in such cycles, while groups
-    entering together entered at their full own steps (they overshot, and the
-    refinement's zero tests dropped them); at 1/k of them 2 failed, both at the
-    round limit. On the C-ReLU benchmark instance of ``validation/bench_fast_solvers.py``
-    the converging exchanges reached a new smallest number every 1 to 5 rounds in the
-    traces examined (27 rounds from 121 changed sets to none) and the wandering ones
-    held at about 100 for 80 rounds; with ``stall_rounds=5`` the attempt that certifies
-    that instance after 10929 iterations gave up, hence the default of 20.
+    the start or the last entry of groups. On the C-ReLU benchmark instance of
+    ``validation/bench_fast_solvers.py`` the converging exchanges reached a new
+    smallest number every 1 to 5 rounds in the traces examined (27 rounds from 121
+    changed sets to none) and the wandering ones held at about 100 for 80 rounds;
+    with ``stall_rounds=5`` the attempt that certifies that instance after 10929
+    iterations gave up, hence the default of 20.
 
     Parameters
     ----------
@@ -537,7 +543,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
             changed = _exchange_rows(X, signs, masks, lam, refined.reshape(2, p, d), residual, Cr, violated, tight,
                                      kept, factors, estimates, enter_only=blocked)
             C = Cr
-            dropped = [g for g in active if g not in set(kept) and g not in reentered]
+            dropped = [g for g in set(active) - set(kept) - reentered]
             active, x = kept, refined
             if dropped:
                 # groups the refinement set to zero re-enter at once when their dual constraint is
@@ -593,10 +599,15 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
         if done and feasible:
             break
     # with exchange, a feasible point whose sets were still changing when the rounds ran out is a
-    # candidate all the same (without it, feasible is done)
-    if refined is None or not feasible:
+    # candidate all the same (without it, feasible is done); its values are recomputed, since
+    # groups may have entered it after its refinement
+    if refined is None:
         return None
+    Cr = cone_values(refined)
+    largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
     worst = -float(np.min(Cr, initial=0.0))
+    if worst > 1e-12 * row_scale * largest:
+        return None
     return refined, relative_violation(worst, largest, row_scale, float(np.max(np.abs(y), initial=0.0)))
 
 
