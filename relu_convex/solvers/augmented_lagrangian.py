@@ -655,8 +655,10 @@ def solve_al(
         method (default True; float64 NumPy problems only; see
         :func:`relu_convex.solvers.polish.polish_relu`). A refined point is
         returned only if it is feasible to ``feas_tol`` and certified to ``tol``
-        with the exact cone multipliers. Refining takes at most about a third of
-        the run time.
+        (with the exchange's own cone multipliers, or else the exact NNLS ones).
+        A warm start with ``multipliers0`` is refined first, before any
+        iteration; apart from that attempt, refining takes at most about a third
+        of the run time.
     polish_size : int
         Largest restricted problem refined, in free variables per output (default 1500).
     penalty0 : float or sequence of float, optional
