@@ -544,7 +544,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
             changed = _exchange_rows(X, signs, masks, lam, refined.reshape(2, p, d), residual, Cr, violated, tight,
                                      kept, factors, estimates, enter_only=blocked)
             C = Cr
-            dropped = [g for g in set(active) - set(kept) - reentered]
+            dropped = set(active) - set(kept) - reentered
             active, x = kept, refined
             if dropped:
                 # groups the refinement set to zero re-enter at once when their dual constraint is
@@ -739,14 +739,15 @@ class _TightRows:
     (rows of :math:`(2D_i - I)X`), padded with zero rows to a common height of at least
     ``d`` (zero rows change neither the row space nor the least-squares solutions).
     From :math:`A = U \Sigma V^\top` come the orthonormal basis of the rows' null space
-    (:meth:`null_basis`), the least-squares multipliers of :math:`A^\top \mu = g`
-    (:meth:`multipliers`) and the pseudo-inverse of :math:`A` (:meth:`pseudo_inverse`).
-    A singular value counts when it exceeds ``1e-10`` times the largest.
+    (:meth:`null_basis`; for all groups at once the restricted group lasso in its
+    coordinates, :meth:`restricted_problem`, and the way back, :meth:`full_point`), the
+    least-squares multipliers of :math:`A^\top \mu = g` (:meth:`multipliers`) and the
+    pseudo-inverse of :math:`A` (:meth:`pseudo_inverse`). A singular value counts when it
+    exceeds ``1e-10`` times the largest.
     """
 
     def __init__(self, X: np.ndarray, signs: np.ndarray, tight: dict, groups: list):
         d = X.shape[1]
-        self.groups = groups
         self.position = {g: k for k, g in enumerate(groups)}
         self.side = np.array([s for s, _ in groups], dtype=np.intp)
         self.index = np.array([i for _, i in groups], dtype=np.intp)
