@@ -33,7 +33,8 @@ if the cone violation has not halved since the previous such solve; solves cut
 short at that cap change neither, since their violation says little
 about the penalty. Nothing needs tuning.
 
-Polishing. On a warm start with multipliers, and after each outer iteration
+Polishing. On a warm start with multipliers (once, before iterating, outside
+the shares), and after each outer iteration
 (within the time shares of :class:`_Refiner`: attempts after inner solves cut
 short at the cap get a smaller one, and stop at it),
 :func:`relu_convex.solvers.polish.polish_relu`
