@@ -696,7 +696,7 @@ def _objective(system: _GroupSystem, y: np.ndarray, lam: float, z: np.ndarray) -
     return 0.5 * float(r @ r) / y.shape[0] + lam * float(np.sum(system.norms(z))), r
 
 
-def _lipschitz(system: _GroupSystem, n: int, iterations: int = 30) -> float:
+def _lipschitz(system: _GroupSystem, iterations: int = 30) -> float:
     r"""An upper estimate of :math:`\|B\|_2^2 / n` by power iteration on :math:`B^\top B / n` (``system.normal``; padded by 5%)."""
     v = np.random.default_rng(0).standard_normal(system.group_of.size)
     value = 0.0
@@ -827,7 +827,7 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
     scale = float(np.max(np.abs(system.adjoint(y)), initial=0.0)) / n + lam
     unit = system.damping_scale + lam
     damping = 1e-10 * unit  # Levenberg-Marquardt: the Hessian is singular when m > n
-    lipschitz = _lipschitz(system, n)
+    lipschitz = _lipschitz(system)
     F, r = _objective(system, y, lam, z)
     gnorm, steps, converged, stalled = np.inf, 0, False, 0
     work = NEWTON_RATE * system.setup_flops + 64.0 * n * size  # and the power iteration (at most 60 products' worth)

@@ -586,7 +586,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
                     if stats is not None:
                         stats["multipliers"] = estimates
                     break
-                entries.add((before, len(active)))
+                entries.add(key)
                 fewest, stalled = None, 0
                 seen, cycling, reentered = set(), False, set()
                 C = cone_values(x)  # the entered groups moved off zero
@@ -738,9 +738,9 @@ class _TightRows:
     For group ``(s, i)`` with tight rows :math:`T` the matrix is :math:`A = G_T`
     (rows of :math:`(2D_i - I)X`), padded with zero rows to a common height of at least
     ``d`` (zero rows change neither the row space nor the least-squares solutions).
-    From :math:`A = U \Sigma V^\top` come the orthonormal basis of the rows' null space
-    (:meth:`null_basis`; for all groups at once the restricted group lasso in its
-    coordinates, :meth:`restricted_problem`, and the way back, :meth:`full_point`), the
+    From :math:`A = U \Sigma V^\top` come the orthonormal bases of the rows' null spaces
+    (for all groups at once: the restricted group lasso in their coordinates,
+    :meth:`restricted_problem`, and the way back, :meth:`full_point`), the
     least-squares multipliers of :math:`A^\top \mu = g` (:meth:`multipliers`) and the
     pseudo-inverse of :math:`A` (:meth:`pseudo_inverse`). A singular value counts when it
     exceeds ``1e-10`` times the largest.
@@ -763,11 +763,6 @@ class _TightRows:
         self.kept = (self.sv > 1e-10 * largest) & (largest > 0.0)
         self.rank = self.kept.sum(axis=1)
         self.inverse = np.where(self.kept, 1.0 / np.where(self.kept, self.sv, 1.0), 0.0)
-
-    def null_basis(self, group) -> np.ndarray:
-        """Orthonormal basis of the null space of the group's tight rows, shape (d, d - rank)."""
-        k = self.position[group]
-        return self.Vt[k, self.rank[k]:].T
 
     def _null_bases(self) -> tuple[np.ndarray, np.ndarray]:
         """All groups' null bases padded to the largest dimension ``F``: (k, F, d) rows, and (k, F) which are real.
