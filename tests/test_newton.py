@@ -209,7 +209,9 @@ def test_cone_multipliers_of_chosen_patterns():
     np.testing.assert_allclose(relu_constraint_values(problem.operator, nearby, seeded), exact, rtol=1e-9, atol=1e-14)
 
 
-def test_al_warm_start_with_multipliers_polishes_before_iterating():
+def test_al_warm_start_with_multipliers_polishes_after_a_short_first_solve():
+    from relu_convex.solvers.augmented_lagrangian import WARM_ITERATIONS
+
     problem = planted_problem(rc.ReLUProblem, 200, 5, 30, 1e-2, bias=True, seed=2)
     ref = problem.solve(solver="clarabel", tol=1e-10)
     first = problem.solve(solver="al", tol=1e-6, feas_tol=1e-6)
@@ -221,6 +223,8 @@ def test_al_warm_start_with_multipliers_polishes_before_iterating():
                         multipliers0=first.info["multipliers"])
     assert warm.status is SolveStatus.OPTIMAL and warm.info["polishes"] >= 1
     assert warm.iterations < first.iterations
+    # the nearby optimum is certified by the attempt after the first inner solve
+    assert warm.info["polishes"] == 1 and 0 < warm.iterations <= WARM_ITERATIONS
     assert abs(warm.objective - nearby_ref.objective) <= 1e-6 * nearby_ref.objective
     assert warm.lower_bound <= nearby_ref.objective * (1 + 1e-9)
     assert abs(first.objective - ref.objective) <= 1e-6 * ref.objective
