@@ -318,6 +318,25 @@ def test_independent_rows_keeps_rows_that_raise_the_rank():
     assert _independent_rows(rows, 3).tolist() == [0, 2, 4]
     assert _independent_rows(rows, 2).tolist() == [0, 2]
     assert _independent_rows(rows[:0], 2).tolist() == []
+    assert _independent_rows(rows[1:4], 3).tolist() == [0, 1]  # fewer independent rows than the limit
+
+
+def test_independent_rows_agree_with_ranks_of_prefixes():
+    from relu_convex.solvers.polish import _independent_rows
+
+    rng = np.random.default_rng(3)
+    for t, d, dependent in [(5, 9, ()), (12, 9, ()), (12, 9, (3,)), (20, 6, (1, 2, 4)), (30, 21, (0, 5, 19))]:
+        rows = rng.standard_normal((t, d))
+        for k in dependent:  # a copy or a combination of the rows before it
+            rows[k] = rows[k - 1] * 2.0 if k == 1 or k % 2 else rows[: k].sum(axis=0)
+        if 0 in dependent:
+            rows[0] = 0.0
+        expected, rank = [], 0
+        for k in range(t):  # rows that raise the rank of the kept ones, at most d - 1
+            if len(expected) < d - 1 and np.linalg.matrix_rank(rows[expected + [k]]) > rank:
+                expected.append(k)
+                rank += 1
+        assert _independent_rows(rows, d - 1).tolist() == expected
 
 
 def test_al_polish_ends_early_with_a_certificate():

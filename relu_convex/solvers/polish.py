@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg.lapack import dgeqrf
 
 from ..cones import relative_violation
 from ..duality import grelu_constraint_values, relu_cone_multipliers, scaled_dual_bound
@@ -645,16 +646,30 @@ def _blocked_step(x: np.ndarray, C: np.ndarray, target: np.ndarray,
 
 
 def _independent_rows(rows: np.ndarray, limit: int, rtol: float = 1e-8) -> np.ndarray:
-    """Positions of the rows of ``rows`` (t, d), in order, that raise the rank of those before, at most ``limit``.
+    r"""Positions of the rows of ``rows`` (t, d), in order, that raise the rank of those before, at most ``limit``.
 
     Row ``k`` raises the rank when its distance to the span of the rows kept before it
-    exceeds ``rtol`` times its norm (Gram-Schmidt on the kept rows).
+    exceeds ``rtol`` times its norm. While every row raises it, that distance is
+    :math:`|R_{kk}|` of the QR factorization of the first :math:`\min(t, d)` rows (one
+    LAPACK call, a few microseconds, against 50-120 for the loop on the calls of
+    ``polish_relu``); from the first row that does not, Gram-Schmidt against the kept
+    rows decides, one row at a time.
     """
-    limit = min(limit, rows.shape[1])
-    basis = np.empty((max(limit, 0), rows.shape[1]))  # orthonormal rows spanning the kept ones
+    t, d = rows.shape
+    limit = min(limit, d)
+    if limit <= 0 or t == 0:
+        return np.zeros(0, dtype=np.intp)
     sizes = np.sqrt(np.einsum("td,td->t", rows, rows))
-    keep = []
-    for k in range(rows.shape[0]):
+    head = min(t, d)
+    R = dgeqrf(rows[:head].T)[0]  # Householder QR of the (d, head) columns: R on and above the diagonal
+    raises = np.abs(np.diagonal(R)) > rtol * sizes[:head]
+    first = head if raises.all() else int(np.argmin(raises))  # rows before it are independent
+    if first >= limit or first == t:
+        return np.arange(min(first, limit), dtype=np.intp)
+    basis = np.empty((limit, d))  # orthonormal rows spanning the kept ones
+    basis[:first] = np.linalg.qr(rows[:first].T)[0].T
+    keep = list(range(first))
+    for k in range(first + 1, t):
         if len(keep) >= limit:
             break
         B = basis[:len(keep)]
