@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cones import polar_residual
+from .cones import unit_polar_multipliers
 from .constraint_max import ConstraintMax, relu_constraint_max
 from .operators import MaskedOperator
 
@@ -97,7 +97,8 @@ def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray, which: np.ndarr
     For each pattern ``i`` solves
     :math:`\min_{a \ge 0} \|X^\top D_i \theta + ((2D_i - I)X)^\top a\|` and the
     same with :math:`-X^\top D_i \theta`, by NNLS on a working set of rows
-    (:func:`relu_convex.cones.polar_residual`). Patterns whose
+    (:func:`relu_convex.cones.polar_residual`, here on the unit rows:
+    :func:`relu_convex.cones.unit_polar_multipliers`). Patterns whose
     :math:`\pm X^\top D_i \theta` already lies in :math:`K_i` need no multipliers
     and are detected in one vectorized pass.
 
@@ -123,6 +124,9 @@ def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray, which: np.ndarr
     G = _adjoint64(op, theta)  # (p, d)
     Z = op.signs * (Xd @ G.T)  # (n, p): rows of B_i times g_i
     norms = np.linalg.norm(Xd, axis=1)
+    scale = np.where(norms > 0, norms, 1.0)
+    unit = Xd / scale[:, None]  # rows of X at unit norm (zero rows stay zero): those of B_i up to sign
+    inverse = np.where(norms > 0, 1.0 / scale, 0.0)
     A = np.zeros((op.n, op.p))
     B = np.zeros((op.n, op.p))
     if which is None:
@@ -132,11 +136,12 @@ def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray, which: np.ndarr
         minus_inside = not which[1, i] or not np.any(Z[:, i] > 0)
         if plus_inside and minus_inside:
             continue
-        Bi = op.signs[:, i, None] * Xd
+        Bn = op.signs[:, i, None] * unit
+        # the multipliers of the unit rows, scaled back to those of B_i's rows (polar_residual)
         if not plus_inside:
-            A[:, i] = polar_residual(Bi, G[i], norms, seed=None if seed is None else seed[0][:, i] > 0)[0]
+            A[:, i] = unit_polar_multipliers(Bn, G[i], seed=None if seed is None else seed[0][:, i] > 0) * inverse
         if not minus_inside:
-            B[:, i] = polar_residual(Bi, -G[i], norms, seed=None if seed is None else seed[1][:, i] > 0)[0]
+            B[:, i] = unit_polar_multipliers(Bn, -G[i], seed=None if seed is None else seed[1][:, i] > 0) * inverse
     return A, B
 
 

@@ -496,7 +496,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     # whether the current point x satisfies every cone row (its cone values are C)
     feasible = not np.any(C < -1e-12 * row_scale * float(np.max(np.linalg.norm(x, axis=-1), initial=0.0)))
     candidates = (C <= tight_tol * group_scale) | (multipliers > 0.0)
-    active = [(s, i) for s in (0, 1) for i in range(p) if np.any(x[s * p + i] != 0.0)]
+    active = [(int(k >= p), int(k % p)) for k in np.flatnonzero(np.any(x != 0.0, axis=1))]
     tight = {}
     for s, i in active:
         rows = np.flatnonzero(candidates[s, :, i])
@@ -539,7 +539,8 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
             largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
         feasible = not np.any(Cr < -1e-12 * row_scale * largest)
         if exchange:
-            kept = [(s, i) for s, i in active if np.any(refined[s * p + i] != 0.0)]
+            nonzero = np.any(refined != 0.0, axis=1)
+            kept = [(s, i) for s, i in active if nonzero[s * p + i]]
             residual = _masked_forward(X, masks, refined[:p] - refined[p:]) - y
             estimates = np.zeros((2, X.shape[0], p))
             changed = _exchange_rows(X, signs, masks, lam, refined.reshape(2, p, d), residual, Cr, violated, tight,
@@ -803,12 +804,11 @@ class _TightRows:
         basis, real = self._null_bases()
         if not np.any(real):
             return None
-        n = X.shape[0]
         p = masks.shape[1]
         sign = np.where(self.side == 0, 1.0, -1.0)
         XN = np.matmul(X, basis.transpose(0, 2, 1))  # (k, n, F)
         XN *= (masks[:, self.index].T * sign[:, None])[:, :, None]
-        B = XN.transpose(1, 0, 2).reshape(n, -1)[:, real.ravel()]
+        B = XN.transpose(1, 0, 2)[:, real]  # (n, number of free coordinates), one copy
         start = np.einsum("kfd,kd->kf", basis, x[self.side * p + self.index])
         lost = ~np.any(np.where(real, start, 0.0) != 0.0, axis=1)
         start[lost] = 1e-8 * float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
@@ -867,17 +867,16 @@ def _exchange_rows(X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: flo
         estimates[s, rows, i] = np.maximum(mu, 0.0)
         entering = np.flatnonzero(violated[s, :, i])
         if entering.size:
-            G = signs[:, i, None] * X
             if len(rows) >= d - 1:
                 # the leaving row: of those whose removal frees a direction the entering row accepts
                 # (a 1-D null space moves to the ray that holds the entering row at zero), the smallest multiplier
                 e = int(entering[np.argmin(C[s, entering, i])])
-                allowed = (G[e] @ factors.pseudo_inverse((s, i))) > 0.0
+                allowed = (signs[e, i] * X[e] @ factors.pseudo_inverse((s, i))) > 0.0
                 order = np.argsort(np.where(allowed, mu, np.inf))
                 rows.pop(int(order[0]))
             entering = entering[np.argsort(C[s, entering, i], kind="stable")]
             candidates = rows + [int(k) for k in entering if k not in rows]
-            rows = [candidates[k] for k in _independent_rows(G[candidates], d - 1)]
+            rows = [candidates[k] for k in _independent_rows(signs[candidates, i, None] * X[candidates], d - 1)]
         elif not enter_only and mu.size and float(np.min(mu)) < -1e-10 * lam:  # below rounding: pulls the wrong way
             rows.pop(int(np.argmin(mu)))
         if rows != tight[s, i]:
