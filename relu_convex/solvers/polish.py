@@ -774,6 +774,7 @@ class _TightRows:
         owner = np.repeat(np.arange(len(groups)), self.count)
         place = np.arange(rows.size) - np.repeat(np.cumsum(self.count) - self.count, self.count)
         A[owner, place] = signs[rows, self.index[owner], None] * X[rows]
+        self.rows, self.owner, self.place = rows, owner, place  # every tight row, its group's position, its place
         self.U, self.sv, self.Vt = np.linalg.svd(A, full_matrices=False)  # (k, h, d), (k, d), (k, d, d)
         largest = self.sv[:, :1]
         self.kept = (self.sv > 1e-10 * largest) & (largest > 0.0)
@@ -860,13 +861,25 @@ def _exchange_rows(X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: flo
     grads = np.where(side[:, None] == 0, 1.0, -1.0) * loss_gradient[index]
     grads += lam * V / np.linalg.norm(V, axis=1, keepdims=True)
     all_mu = factors.multipliers(groups, grads)
+    # the multipliers of every listed group's rows, clipped, into estimates (one scatter)
+    position = np.array([factors.position[g] for g in groups], dtype=np.intp)
+    slot = np.full(factors.count.size, -1, dtype=np.intp)
+    slot[position] = np.arange(position.size)
+    listed = slot[factors.owner] >= 0
+    owner = slot[factors.owner[listed]]
+    estimates[side[owner], factors.rows[listed], index[owner]] = np.maximum(all_mu[owner, factors.place[listed]], 0.0)
+    # only groups with a violated row, or (unless enter_only) a negative multiplier, change their sets
+    counts = factors.count[position]
+    smallest = np.min(np.where(np.arange(all_mu.shape[1]) < counts[:, None], all_mu, np.inf), axis=1, initial=np.inf)
+    entered = np.any(violated[side, :, index], axis=1)
+    moving = entered if enter_only else entered | (smallest < -1e-10 * lam)
     changed = 0
-    for (s, i), mu_padded in zip(groups, all_mu, strict=True):
+    for j in np.flatnonzero(moving):
+        s, i = groups[j]
         rows = list(tight[s, i])
-        mu = mu_padded[:len(rows)]
-        estimates[s, rows, i] = np.maximum(mu, 0.0)
-        entering = np.flatnonzero(violated[s, :, i])
-        if entering.size:
+        mu = all_mu[j, :len(rows)]
+        if entered[j]:
+            entering = np.flatnonzero(violated[s, :, i])
             if len(rows) >= d - 1:
                 # the leaving row: of those whose removal frees a direction the entering row accepts
                 # (a 1-D null space moves to the ray that holds the entering row at zero), the smallest multiplier
@@ -877,7 +890,7 @@ def _exchange_rows(X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: flo
             entering = entering[np.argsort(C[s, entering, i], kind="stable")]
             candidates = rows + [int(k) for k in entering if k not in rows]
             rows = [candidates[k] for k in _independent_rows(signs[candidates, i, None] * X[candidates], d - 1)]
-        elif not enter_only and mu.size and float(np.min(mu)) < -1e-10 * lam:  # below rounding: pulls the wrong way
+        else:  # a multiplier below rounding: its row pulls the wrong way
             rows.pop(int(np.argmin(mu)))
         if rows != tight[s, i]:
             tight[s, i] = rows
