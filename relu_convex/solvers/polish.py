@@ -505,18 +505,11 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
             rows = rows[_independent_rows(signs[rows, i, None] * X[rows], d - 1)]
         tight[s, i] = [int(k) for k in rows]
     refined = None
-    fewest, stalled = None, 0  # smallest number of changed sets since the last entry, rounds since it fell
-    entries = set()  # (support with its tight rows, size after entry) of every entry of groups
-    seen, cycling = set(), False  # the sets of each round since the last entry of groups; whether one recurred
-    reentered = set()  # groups that re-entered after a refinement dropped them, since the last entry
-    freed = set()  # entries repeated once already, the second time without tight rows
+    history = _ExchangeHistory(stall_rounds)
     for round_ in range(rounds):
         if round_ and deadline is not None and time.perf_counter() > deadline:
             break
-        if exchange:
-            key = frozenset((g, tuple(tight[g])) for g in active)
-            cycling = cycling or key in seen
-            seen.add(key)
+        cycling = exchange and history.visit(tight, active)
         factors = _TightRows(X, signs, tight, active)
         restricted = factors.restricted_problem(X, masks, x)  # groups pinned at zero by their rows are left out
         if restricted is None:
@@ -546,7 +539,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
             changed = _exchange_rows(X, signs, masks, lam, refined.reshape(2, p, d), residual, Cr, violated, tight,
                                      kept, factors, estimates, enter_only=blocked)
             C = Cr
-            dropped = set(active) - set(kept) - reentered
+            dropped = set(active) - set(kept) - history.reentered
             active, x = kept, refined
             if dropped:
                 # groups the refinement set to zero re-enter at once when their dual constraint is
@@ -555,32 +548,30 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
                 only = np.zeros((2, p), dtype=bool)
                 for s, i in dropped:
                     only[s, i] = True
-                reentered.update(dropped)
+                history.reentered.update(dropped)
                 if _entering_relu_groups(op, X, signs, masks, lam, residual, x, tight, active, estimates,
                                          multipliers, only=only):
                     changed += 1
                     C = cone_values(x)
             if changed:
-                fewest, stalled = (changed, 0) if fewest is None or changed < fewest else (fewest, stalled + 1)
-                if stalled >= stall_rounds:
+                if history.stalls(changed):
                     break
             elif feasible:
                 # every kept group satisfies its KKT conditions: the zero groups whose dual
                 # constraint the point violates enter (exact NNLS multipliers)
-                before = frozenset((g, tuple(tight[g])) for g in active)
+                before = _sets_key(tight, active)
                 settled, count = x.copy(), len(active)
                 changed = _entering_relu_groups(op, X, signs, masks, lam, residual, x, tight, active, estimates,
                                                 multipliers)
-                key = (before, len(active))
-                if key in entries and key not in freed:
+                repeat = history.entry(before, len(active))
+                if repeat == "free":
                     # the same groups entered the same support and tight rows before, and the
                     # refinement dropped them again: the rows they entered with (those of their
                     # multipliers at the point before) hold them on a face where they cannot stay;
                     # this time they enter free, and their rows come in through the exchange
-                    freed.add(key)
                     for g in active[count:]:
                         tight[g] = []
-                elif key in entries:
+                elif repeat == "cycle":
                     # a cycle all the same: the point before the entry is returned with its
                     # multipliers, for the caller's certificate to judge (it fails unless the
                     # entering groups' violations are below the caller's tolerance)
@@ -588,9 +579,6 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
                     if stats is not None:
                         stats["multipliers"] = estimates
                     break
-                entries.add(key)
-                fewest, stalled = None, 0
-                seen, cycling, reentered = set(), False, set()
                 C = cone_values(x)  # the entered groups moved off zero
             done = not changed
             if done and stats is not None:
@@ -612,6 +600,67 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     if worst > 1e-12 * row_scale * largest:
         return None
     return refined, relative_violation(worst, largest, row_scale, float(np.max(np.abs(y), initial=0.0)))
+
+
+def _sets_key(tight: dict, groups: list) -> frozenset:
+    """The groups with their tight rows, hashable."""
+    return frozenset((g, tuple(tight[g])) for g in groups)
+
+
+class _ExchangeHistory:
+    """What the exchange of :func:`polish_relu` remembers, to stop wandering and to break cycles.
+
+    Since the last entry of groups: the smallest number of sets a round changed and the
+    rounds since it last fell (the stall rule), the sets of every round (once they recur,
+    refinements become blocked steps), and the groups that re-entered after a refinement
+    dropped them (once each). Over the whole refinement: every entry of groups (the
+    support with its tight rows before it, the size after it), and which entries came
+    a second time (their groups then entered free of rows).
+    """
+
+    def __init__(self, stall_rounds: int):
+        self.stall_rounds = stall_rounds
+        self.entries: set = set()
+        self.freed: set = set()
+        self._forget()
+
+    def _forget(self) -> None:
+        """Start the records kept since the last entry."""
+        self.fewest, self.stalled = None, 0
+        self.seen: set = set()
+        self.cycling = False
+        self.reentered: set = set()
+
+    def visit(self, tight: dict, groups: list) -> bool:
+        """Record a round's sets; whether the sets of some round recurred since the last entry."""
+        key = _sets_key(tight, groups)
+        self.cycling = self.cycling or key in self.seen
+        self.seen.add(key)
+        return self.cycling
+
+    def stalls(self, changed: int) -> bool:
+        """Record a round that changed ``changed`` sets; whether ``stall_rounds`` rounds passed without a new smallest count."""
+        if self.fewest is None or changed < self.fewest:
+            self.fewest, self.stalled = changed, 0
+        else:
+            self.stalled += 1
+        return self.stalled >= self.stall_rounds
+
+    def entry(self, before: frozenset, size: int) -> str:
+        """Record an entry of groups into the support ``before`` (:func:`_sets_key`), ``size`` groups after it.
+
+        Returns ``"new"``, ``"free"`` the second time the same entry comes (its groups
+        are to enter free of rows), or ``"cycle"`` the third time (nothing is recorded then).
+        """
+        key = (before, size)
+        if key in self.freed:
+            return "cycle"
+        repeat = "free" if key in self.entries else "new"
+        if repeat == "free":
+            self.freed.add(key)
+        self.entries.add(key)
+        self._forget()
+        return repeat
 
 
 def _blocked_step(x: np.ndarray, C: np.ndarray, target: np.ndarray,
