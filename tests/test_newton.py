@@ -661,3 +661,24 @@ def test_refinement_with_reused_factorizations_reaches_the_same_minimizer(monkey
     W = np.zeros((problem.p, d))
     W[active] = reused.z.reshape(-1, d)
     assert full.certificate(W).relative_gap <= 1e-8
+
+
+def test_exchange_history_stall_rule_cycles_and_repeated_entries():
+    from relu_convex.solvers.polish import _ExchangeHistory, _sets_key
+
+    history = _ExchangeHistory(stall_rounds=2)
+    # the stall rule: rounds without a new smallest number of changed sets
+    assert not history.stalls(5) and not history.stalls(3) and not history.stalls(4)
+    assert history.stalls(3)  # two rounds since the count fell to 3
+    # sets that recur since the last entry turn cycling on, and it stays on
+    tight = {(0, 1): [2, 5], (1, 0): [7]}
+    assert not history.visit(tight, [(0, 1), (1, 0)])
+    assert history.visit(tight, [(0, 1), (1, 0)])
+    assert history.visit({(0, 1): [2]}, [(0, 1)])
+    # an entry resets what is kept since the last one; the same entry again enters free, a third time is a cycle
+    before = _sets_key(tight, [(0, 1), (1, 0)])
+    assert history.entry(before, 3) == "new"
+    assert not history.cycling and history.fewest is None and not history.reentered
+    assert history.entry(before, 4) == "new"  # another size: another entry
+    assert history.entry(before, 3) == "free"
+    assert history.entry(before, 3) == "cycle"
