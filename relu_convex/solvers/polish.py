@@ -875,6 +875,13 @@ class _TightRows:
         point[self.side * p + self.index] = np.einsum("kfd,kf->kd", basis, coordinates)
         return point
 
+    def rows_of(self, groups: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The tight rows of ``groups``: each one's position in ``groups``, its row of ``X``, its place among its group's rows."""
+        slot = np.full(self.count.size, -1, dtype=np.intp)
+        slot[[self.position[g] for g in groups]] = np.arange(len(groups))
+        listed = slot[self.owner] >= 0
+        return slot[self.owner[listed]], self.rows[listed], self.place[listed]
+
     def multipliers(self, groups: list, g: np.ndarray) -> np.ndarray:
         r"""Least-squares (minimum-norm) :math:`\mu` of :math:`A^\top\mu = g` for each group, shape (len(groups), h)."""
         k = np.array([self.position[group] for group in groups], dtype=np.intp)
@@ -911,14 +918,10 @@ def _exchange_rows(X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: flo
     grads += lam * V / np.linalg.norm(V, axis=1, keepdims=True)
     all_mu = factors.multipliers(groups, grads)
     # the multipliers of every listed group's rows, clipped, into estimates (one scatter)
-    position = np.array([factors.position[g] for g in groups], dtype=np.intp)
-    slot = np.full(factors.count.size, -1, dtype=np.intp)
-    slot[position] = np.arange(position.size)
-    listed = slot[factors.owner] >= 0
-    owner = slot[factors.owner[listed]]
-    estimates[side[owner], factors.rows[listed], index[owner]] = np.maximum(all_mu[owner, factors.place[listed]], 0.0)
+    owner, rows, place = factors.rows_of(groups)
+    estimates[side[owner], rows, index[owner]] = np.maximum(all_mu[owner, place], 0.0)
     # only groups with a violated row, or (unless enter_only) a negative multiplier, change their sets
-    counts = factors.count[position]
+    counts = factors.count[[factors.position[g] for g in groups]]
     smallest = np.min(np.where(np.arange(all_mu.shape[1]) < counts[:, None], all_mu, np.inf), axis=1, initial=np.inf)
     entered = np.any(violated[side, :, index], axis=1)
     moving = entered if enter_only else entered | (smallest < -1e-10 * lam)
