@@ -682,3 +682,32 @@ def test_exchange_history_stall_rule_cycles_and_repeated_entries():
     assert history.entry(before, 4) == "new"  # another size: another entry
     assert history.entry(before, 3) == "free"
     assert history.entry(before, 3) == "cycle"
+
+
+def test_exchange_rows_drops_a_negative_multiplier_unless_rows_only_enter():
+    from relu_convex.solvers.polish import _exchange_rows, _TightRows
+
+    rng = np.random.default_rng(5)
+    n, d, p, lam = 40, 4, 2, 0.1
+    X = rng.standard_normal((n, d))
+    masks = (rng.standard_normal((n, p)) > 0).astype(np.float64)
+    signs = 2.0 * masks - 1.0
+    v = rng.standard_normal(d)
+    tight = {(0, 0): [3, 7]}
+    factors = _TightRows(X, signs, tight, [(0, 0)])
+    A = signs[[3, 7], 0, None] * X[[3, 7]]
+    # a residual whose stationarity multipliers on the two tight rows are (1, -1)
+    q = A.T @ np.array([1.0, -1.0]) - lam * v / np.linalg.norm(v)
+    XD = masks[:, :1] * X
+    residual = XD @ np.linalg.solve(XD.T @ XD, n * q)
+    point = np.zeros((2, p, d))
+    point[0, 0] = v
+    C = np.matmul(X, point.transpose(0, 2, 1)) * signs
+    violated = np.zeros_like(C, dtype=bool)
+    for enter_only, expected in ((True, [3, 7]), (False, [3])):
+        sets = {g: list(rows) for g, rows in tight.items()}
+        estimates = np.zeros((2, n, p))
+        changed = _exchange_rows(X, signs, masks, lam, point, residual, C, violated, sets, [(0, 0)], factors,
+                                 estimates, enter_only=enter_only)
+        assert sets[0, 0] == expected and changed == (0 if enter_only else 1)
+        np.testing.assert_allclose(estimates[0, [3, 7], 0], [1.0, 0.0], atol=1e-10)
