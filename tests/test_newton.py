@@ -230,6 +230,24 @@ def test_al_warm_start_with_multipliers_polishes_after_a_short_first_solve():
     assert abs(first.objective - ref.objective) <= 1e-6 * ref.objective
 
 
+def test_al_hands_back_certifying_multipliers_and_a_solution_restarts_certified():
+    from relu_convex.duality import relu_multiplier_bound
+
+    problem = planted_problem(rc.ReLUProblem, 200, 5, 30, 1e-2, bias=True, seed=2)
+    first = problem.solve(solver="al", tol=1e-6, feas_tol=1e-6)
+    assert first.status is SolveStatus.OPTIMAL and first.info["polishes"] >= 1
+    # the multipliers handed back certify the returned point by themselves (no NNLS)
+    V, W = first.weights
+    theta = (problem.y - problem.operator.forward(V - W)) / problem.n
+    bound = relu_multiplier_bound(problem.operator, problem.y, theta, first.info["multipliers"], problem.lam)
+    assert (first.objective - bound.value) / first.objective <= 1e-6
+    # so the same problem started from the result is certified with nothing iterated
+    again = problem.solve(solver="al", tol=1e-6, feas_tol=1e-6, weights0=first.weights,
+                          multipliers0=first.info["multipliers"])
+    assert again.status is SolveStatus.OPTIMAL and again.iterations == 0 and again.info["polishes"] == 0
+    assert abs(again.objective - first.objective) <= 1e-12 * first.objective
+
+
 def test_al_warm_attempt_is_not_charged_to_the_polishing_share():
     from relu_convex.solvers.augmented_lagrangian import POLISH_SHARE, _Refiner
     from relu_convex.solvers.options import Deadline
