@@ -33,7 +33,10 @@ if the cone violation has not halved since the previous such solve; solves cut
 short at that cap change neither, since their violation says little
 about the penalty. Nothing needs tuning.
 
-Polishing. On a warm start with multipliers (once, after a first inner solve of
+Polishing. A warm start with multipliers that already certify it is returned
+with nothing iterated (:func:`_certified_start`; a certified solve hands back the
+exchange's certifying multipliers, so a solution restarts certified). Otherwise
+polishing comes on a warm start with multipliers (once, after a first inner solve of
 at most :data:`WARM_ITERATIONS` iterations, outside the shares), and after each
 outer iteration
 (within the time shares of :class:`_Refiner`: attempts after inner solves cut
