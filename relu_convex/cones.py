@@ -65,7 +65,6 @@ def polar_residual(
     *,
     rtol: float = 1e-12,
     max_rounds: int = 50,
-    seed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Minimize :math:`\|g + B^\top a\|` over :math:`a \ge 0` with a working set of rows.
 
@@ -80,10 +79,6 @@ def polar_residual(
         A row counts as violated when :math:`b_k^\top r < -\text{rtol}\,\|b_k\|\,\|g\|`.
     max_rounds : int
         Limit on working-set enlargements.
-    seed : ndarray of bool, shape (n,), optional
-        Rows to start the working set with, besides the most violated ones (e.g. the
-        support of multipliers at a nearby ``g``). The minimum is the same; a good
-        seed saves enlargements.
 
     Returns
     -------
@@ -95,7 +90,7 @@ def polar_residual(
         rounding) when the loop ends with no violated row.
     """
     Bn, norms = _normalized(B, row_norms)
-    a = unit_polar_multipliers(Bn, g, rtol=rtol, max_rounds=max_rounds, seed=seed)
+    a = unit_polar_multipliers(Bn, g, rtol=rtol, max_rounds=max_rounds)
     a = np.where(norms > 0, a / np.where(norms > 0, norms, 1.0), 0.0)
     return a, g + B.T @ a
 
@@ -105,7 +100,9 @@ def unit_polar_multipliers(Bn: np.ndarray, g: np.ndarray, *, rtol: float = 1e-12
     r"""The NNLS multipliers of :func:`polar_residual` for rows ``Bn`` of unit (or zero) norm.
 
     Returns ``a`` of shape (n,), nonnegative; :math:`\|g + B_n^\top a\|` is the
-    (valid) value. ``seed`` as for :func:`polar_residual`.
+    (valid) value. ``seed`` (bool, shape (n,), optional) marks rows to start the working
+    set with, besides the most violated ones (e.g. the support of multipliers at a
+    nearby ``g``): the minimum is the same, and a good seed saves enlargements.
     """
     n, d = Bn.shape
     a = np.zeros(n)

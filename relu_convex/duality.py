@@ -111,7 +111,7 @@ def relu_cone_multipliers(op: MaskedOperator, theta: np.ndarray, which: np.ndarr
         minus sign); the multipliers of the others are returned as zero. Default: all.
     seed : ndarray, shape (2, n, p), optional
         Multipliers at a nearby ``theta`` (e.g. a solver's): the rows where they are
-        positive start the working sets (:func:`relu_convex.cones.polar_residual`),
+        positive start the working sets (:func:`relu_convex.cones.unit_polar_multipliers`),
         which saves NNLS solves when the support changed little. The result does
         not depend on it beyond the solver's rounding.
 

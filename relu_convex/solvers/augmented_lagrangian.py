@@ -634,10 +634,7 @@ def _certified_start(op: MaskedOperator, y: np.ndarray, lam: float, run: _Output
     bound is kept in any case.
     """
     x = np.asarray(run.x, dtype=np.float64)
-    p = op.p
-    signs = np.asarray(op.signs, dtype=np.float64)
-    cones = np.matmul(np.asarray(op.X, dtype=np.float64), x.reshape(2, p, -1).transpose(0, 2, 1)) * signs
-    worst = -float(np.min(cones, initial=0.0))
+    worst = -float(np.min(op.cone(x.reshape(2, op.p, -1)), initial=0.0))
     largest = float(np.max(np.linalg.norm(x, axis=1), initial=0.0))
     violation = relative_violation(worst, largest, row_scale, target_scale) if worst > 0.0 else 0.0
     bound = _point_bound(op, y, lam, x, run.multipliers, nnls=False)

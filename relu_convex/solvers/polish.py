@@ -497,9 +497,13 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
 
     C = cone_values(x)
     row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
+
+    def below(point: np.ndarray, values: np.ndarray) -> np.ndarray:
+        # the cone rows of a point (values: its cone values) that it violates beyond rounding
+        return values < -1e-12 * row_scale * float(np.max(np.linalg.norm(point, axis=-1), initial=0.0))
+
     group_scale = row_scale * np.linalg.norm(x, axis=-1).reshape(2, 1, p)
-    # whether the current point x satisfies every cone row (its cone values are C)
-    feasible = not np.any(C < -1e-12 * row_scale * float(np.max(np.linalg.norm(x, axis=-1), initial=0.0)))
+    feasible = not np.any(below(x, C))  # whether the current point x satisfies every cone row
     candidates = (C <= tight_tol * group_scale) | (multipliers > 0.0)
     active = [(int(k >= p), int(k % p)) for k in np.flatnonzero(np.any(x != 0.0, axis=1))]
     tight = {}
@@ -507,7 +511,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
         rows = np.flatnonzero(candidates[s, :, i])
         if exchange:
             rows = rows[np.lexsort((C[s, rows, i], -multipliers[s, rows, i]))]
-            rows = rows[_independent_rows(signs[rows, i, None] * X[rows], d - 1)]
+            rows = _independent_cone_rows(X, signs, rows, i)
         tight[s, i] = [int(k) for k in rows]
     refined = None
     history = _ExchangeHistory(stall_rounds)
@@ -516,7 +520,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
             break
         cycling = exchange and history.visit(tight, active)
         factors = _TightRows(X, signs, tight, active)
-        restricted = factors.restricted_problem(X, masks, x)  # groups pinned at zero by their rows are left out
+        restricted = factors.restricted_problem(X, masks, x, 1e-8 * row_scale)  # groups pinned by their rows are left out
         if restricted is None:
             return None
         B, z0, sizes = restricted
@@ -525,8 +529,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
         out = refine_group_lasso(B, y, lam, z0, sizes, max_steps=max_steps)
         refined = factors.full_point(out.z, 2 * p)
         Cr = cone_values(refined)
-        largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
-        violated = Cr < -1e-12 * row_scale * largest
+        violated = below(refined, Cr)
         blocked = cycling and feasible and np.any(violated)
         if blocked:
             # the sets came back to an earlier state: from the feasible point x (whose sets have only
@@ -534,8 +537,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
             # hold that row (a primal active-set step: the objective, convex along the segment, does
             # not rise, so the sets do not come back again)
             refined, Cr, violated = _blocked_step(x, C, refined, Cr)
-            largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
-        feasible = not np.any(Cr < -1e-12 * row_scale * largest)
+        feasible = not np.any(below(refined, Cr))
         if exchange:
             nonzero = np.any(refined != 0.0, axis=1)
             kept = [(s, i) for s, i in active if nonzero[s * p + i]]
@@ -600,10 +602,10 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     if refined is None:
         return None
     Cr = cone_values(refined)
-    largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
-    worst = -float(np.min(Cr, initial=0.0))
-    if worst > 1e-12 * row_scale * largest:
+    if np.any(below(refined, Cr)):
         return None
+    worst = -float(np.min(Cr, initial=0.0))
+    largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
     return refined, relative_violation(worst, largest, row_scale, float(np.max(np.abs(y), initial=0.0)))
 
 
@@ -736,6 +738,15 @@ def _independent_rows(rows: np.ndarray, limit: int, rtol: float = 1e-8) -> np.nd
     return np.asarray(keep, dtype=np.intp)
 
 
+def _independent_cone_rows(X: np.ndarray, signs: np.ndarray, rows: np.ndarray, i: int) -> np.ndarray:
+    """The rows of ``rows`` (indices into ``X``), in order, whose rows of :math:`(2D_i - I)X` raise the rank, at most d - 1.
+
+    A nonzero point of the cone holds at most :math:`d - 1` independent rows at zero
+    (:func:`_independent_rows`).
+    """
+    return rows[_independent_rows(signs[rows, i, None] * X[rows], X.shape[1] - 1)]
+
+
 def _entering_relu_groups(op, X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: float, residual: np.ndarray,
                           x: np.ndarray, tight: dict, active: list, estimates: np.ndarray, known: np.ndarray,
                           margin: float = 1e-9, only: np.ndarray | None = None) -> bool:
@@ -791,7 +802,7 @@ def _entering_relu_groups(op, X: np.ndarray, signs: np.ndarray, masks: np.ndarra
                 continue
             entering.append((s, int(i), n * (sizes[i] - lam) / curvature * u))
             rows = np.flatnonzero(multipliers[:, i] > 0.0)
-            tight[s, int(i)] = [int(k) for k in rows[_independent_rows(signs[rows, i, None] * X[rows], d - 1)]]
+            tight[s, int(i)] = [int(k) for k in _independent_cone_rows(X, signs, rows, i)]
             active.append((s, int(i)))
     # each group's point is best with the others held; together they would overshoot (every one
     # explains the same residual), and the refinement's zero tests then dropped them again. The
@@ -846,15 +857,15 @@ class _TightRows:
         width = int(free.max(initial=0))
         return self.Vt[:, d - width:, :], np.arange(width)[None, :] >= (width - free)[:, None]
 
-    def restricted_problem(self, X: np.ndarray, masks: np.ndarray,
-                           x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    def restricted_problem(self, X: np.ndarray, masks: np.ndarray, x: np.ndarray,
+                           restart: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         r"""The group lasso in the null-space coordinates :math:`z_i` of the groups' tight rows.
 
         Blocks :math:`\pm D_i X N_i` side by side (shape (n, m)), the start
-        :math:`N_i^\top x_i` (a group projected to zero restarts at ``1e-8`` times the
-        largest row norm of ``X`` in every coordinate: the refinement needs every group
-        nonzero), and the block sizes; groups whose rows leave no free direction are
-        left out. ``x`` is the point, shape (2p, d), rows ``s p + i``. None when no group is free.
+        :math:`N_i^\top x_i` (a group projected to zero restarts at ``restart`` in every
+        coordinate: the refinement needs every group nonzero), and the block sizes;
+        groups whose rows leave no free direction are left out. ``x`` is the point,
+        shape (2p, d), rows ``s p + i``. None when no group is free.
         """
         basis, real = self._null_bases()
         if not np.any(real):
@@ -866,7 +877,7 @@ class _TightRows:
         B = XN.transpose(1, 0, 2)[:, real]  # (n, number of free coordinates), one copy
         start = np.einsum("kfd,kd->kf", basis, x[self.side * p + self.index])
         lost = ~np.any(np.where(real, start, 0.0) != 0.0, axis=1)
-        start[lost] = 1e-8 * float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
+        start[lost] = restart
         sizes = real.sum(axis=1)
         return B, start[real], sizes[sizes > 0]
 
@@ -947,7 +958,7 @@ def _exchange_rows(X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: flo
                 rows.pop(int(order[0]))
             entering = entering[np.argsort(C[s, entering, i], kind="stable")]
             candidates = rows + [int(k) for k in entering if k not in rows]
-            rows = [candidates[k] for k in _independent_rows(signs[candidates, i, None] * X[candidates], d - 1)]
+            rows = [int(k) for k in _independent_cone_rows(X, signs, np.array(candidates, dtype=np.intp), i)]
         else:  # a multiplier below rounding: its row pulls the wrong way
             rows.pop(int(np.argmin(mu)))
         if rows != tight[s, i]:
