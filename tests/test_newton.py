@@ -729,3 +729,37 @@ def test_exchange_rows_drops_a_negative_multiplier_unless_rows_only_enter():
                                  estimates, enter_only=enter_only)
         assert sets[0, 0] == expected and changed == (0 if enter_only else 1)
         np.testing.assert_allclose(estimates[0, [3, 7], 0], [1.0, 0.0], atol=1e-10)
+
+
+@pytest.mark.parametrize("system_kind", ["dense", "masked"])
+@pytest.mark.parametrize("k", [2, 25])
+def test_lipschitz_estimate_is_the_padded_largest_eigenvalue(system_kind, k):
+    # Lanczos (or the explicit matrix for m < 16) against the eigenvalues of B^T B / n
+    from relu_convex.solvers.newton import _DenseSystem, _lipschitz, _MaskedSystem
+
+    rng = np.random.default_rng(3)
+    n, d = 80, 5
+    X = rng.standard_normal((n, d))
+    masks = (rng.random((n, k)) < 0.5).astype(float)
+    B = _dense_blocks(X, masks)
+    system = _DenseSystem(B, [d] * k) if system_kind == "dense" else _MaskedSystem(X, masks)
+    largest = np.linalg.eigvalsh(B.T @ B / n)[-1]
+    estimate = _lipschitz(system)
+    assert largest < estimate <= 1.05 * largest * (1 + 1e-3)
+
+
+def test_warm_attempt_budget_covers_the_refinements_setup():
+    # on the dense path, forming B^T B costs 3n/m factorizations: a budget of a few steps without
+    # it stops a warm refinement after its first step
+    from relu_convex.solvers.fista import WARM_ATTEMPT_STEPS, _step_work
+    from relu_convex.solvers.newton import newton_step_work, refinement_setup_work
+
+    n, d, groups = 2000, 21, 46
+    setup = refinement_setup_work(n, groups, d)
+    assert setup > 5 * (newton_step_work(n, groups, d) - rc.solvers.newton.NEWTON_OVERHEAD)
+    problem = rc.GatedReLUProblem(np.ones((n, d)), np.ones(n), np.ones((n, 60), dtype=bool), lam=0.1)
+    U = np.zeros((60, d))
+    U[:groups] = 1.0
+    assert _step_work(problem, U, setup=True) == pytest.approx(setup)
+    # the setup is most of what the warm attempt may spend
+    assert setup > 0.6 * WARM_ATTEMPT_STEPS * _step_work(problem, U)

@@ -72,7 +72,7 @@ from ..data import to_host
 from ..duality import DualBound, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayLeastSquaresPart
-from .newton import DEFAULT_MAX_SIZE, newton_step_work, refinement_size
+from .newton import DEFAULT_MAX_SIZE, newton_step_work, refinement_setup_work, refinement_size
 from .options import Deadline, History, check_optional_flag, check_run_options
 from .polish import polish_grelu
 from .proximal import Evaluation, Progress, fista, group_norm_sum
@@ -151,14 +151,20 @@ less than a step, and the share of the iterations' work decides.
 """
 
 
-WARM_ATTEMPT_STEPS = 6
-"""From a warm start, the first refinement attempt may take this many Newton steps on its support.
+WARM_ATTEMPT_STEPS = 8
+"""From a warm start, the first refinement attempt may take this many Newton steps on its support, after its setup.
 
 A warm start is a nearby solution (the previous point of a regularization path,
-or its tangent prediction), from which a refinement converges in 3 to 6 steps;
-the share of a dozen iterations' work allows one step of the masked path
+or its tangent prediction), from which a refinement converges in 3 to 6 steps,
+and a growth round may follow; the share of a dozen iterations' work allows one step of the masked path
 (n=2000, d=21, 199 groups on ``validation/bench_paths.py --n 2000 --d 20
 --p 200``), after which the solve waited hundreds of iterations for the next attempt.
+The setup (:func:`~relu_convex.solvers.newton.refinement_setup_work`) is added to
+the budget: on the dense path it is :math:`3n/m` steps' worth, and a budget of six
+steps without it allowed one or two steps at the middle of that path (16 to 69
+groups), whose points then took 54 to 151 iterations and a second attempt instead
+of 2 to 11. Six steps left the point with 57 groups one growth round short (115
+iterations instead of 7).
 """
 
 
@@ -248,10 +254,14 @@ def uses_mixed_precision(problem, mixed_precision: bool | None = None) -> bool:
     return bool(mixed_precision)
 
 
-def _step_work(problem, U: np.ndarray) -> float:
-    """Estimated work of one Newton step on the nonzero groups of ``U``, summed over outputs."""
+def _step_work(problem, U: np.ndarray, setup: bool = False) -> float:
+    """Estimated work of one Newton step on the nonzero groups of ``U``, summed over outputs.
+
+    With ``setup``, that of setting the refinements up instead (:func:`refinement_setup_work`).
+    """
+    work = refinement_setup_work if setup else newton_step_work
     counts = np.count_nonzero(np.einsum("...d,...d->...", U, U) > 0.0, axis=-1)
-    return float(sum(newton_step_work(problem.n, int(k), problem.d) for k in np.atleast_1d(counts) if k > 0))
+    return float(sum(work(problem.n, int(k), problem.d) for k in np.atleast_1d(counts) if k > 0))
 
 
 def iteration_work(problem) -> float:
@@ -542,7 +552,8 @@ def solve_fista(
         # steps (at least one Newton step per output; within the time limit)
         budget = max(0.5 * done["iterations"] * per_iteration - done["polish_work"], ATTEMPT_WORK)
         if weights0 is not None and done["polishes"] == 0:
-            budget = max(budget, WARM_ATTEMPT_STEPS * _step_work(problem, point[0]))
+            budget = max(budget, WARM_ATTEMPT_STEPS * _step_work(problem, point[0])
+                         + _step_work(problem, point[0], setup=True))
         stats = {"steps": 0, "work": 0.0}
         refined = polish_grelu(problem, point[0], max_size=polish_size, deadline=clock.at, stats=stats, tol=tol,
                                max_work=budget, factors=factors)

@@ -126,9 +126,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse.linalg
 
 __all__ = ["NewtonRefinement", "refine_group_lasso", "refine_masked_group_lasso", "refinement_size",
-           "newton_step_work", "masked_hessian_product", "DEFAULT_MAX_SIZE", "NEWTON_RATE", "NEWTON_OVERHEAD"]
+           "newton_step_work", "refinement_setup_work", "masked_hessian_product", "DEFAULT_MAX_SIZE", "NEWTON_RATE",
+           "NEWTON_OVERHEAD"]
 
 
 @dataclass
@@ -206,6 +208,21 @@ def newton_step_work(n: int, groups: int, d: int) -> float:
     if m <= n:
         return _dense_step_work(n, m)
     return NEWTON_RATE * (2.0 * n * n * groups + n**3 / 3.0 + groups**3 / 3.0 + 8.0 * n * m) + NEWTON_OVERHEAD
+
+
+def refinement_setup_work(n: int, groups: int, d: int) -> float:
+    r"""Estimated work a refinement of ``groups`` groups of size ``d`` spends before its first Newton step.
+
+    As :func:`_refine` counts it, times :data:`NEWTON_RATE` for the matrix
+    products: the dense path (:math:`m = |S| d \le n`) forms :math:`B^\top B`
+    (:math:`nm^2` flops), the masked one :math:`XX^\top` (:math:`n^2 d`); both
+    estimate :math:`\|B\|^2/n` (counted as :math:`64nm`, as :func:`_refine` does). On the dense path this
+    is :math:`3n/m` times a step's factorization, so a budget of a few steps
+    that leaves it out allows one step at most.
+    """
+    m = groups * d
+    setup = n * m * m if m <= n else n * n * d
+    return NEWTON_RATE * setup + 64.0 * n * m
 
 
 def _dense_step_work(n: int, m: int) -> float:
@@ -393,7 +410,9 @@ class _MaskedFactor:
         M0 = S @ S.T
         M0 *= K
         M0[np.diag_indices(n)] += n
-        self.L = scipy.linalg.cholesky(M0, lower=True, overwrite_a=True, check_finite=False)
+        # M0 is symmetric: its transpose is the Fortran-ordered matrix LAPACK factors in place, where a
+        # C-ordered one is copied first (U = L^T with M0 = U^T U)
+        self.L = scipy.linalg.cholesky(M0.T, lower=False, overwrite_a=True, check_finite=False).T
         W = masks * (X @ zbar.T)
         self.G = scipy.linalg.solve_triangular(self.L, W, lower=True, check_finite=False)
         T = self.G.T @ self.G
@@ -612,7 +631,8 @@ class _DenseSystem(_GroupSystem):
         H = self.gram_all.copy() if self.everything else self.gram_all.take(self.columns, axis=0).take(self.columns, axis=1)
         H[rows, cols] += c[self.block_group] * (self.block_eye - zbar[rows] * zbar[cols])
         H[np.diag_indices(H.shape[0])] += mu
-        return _DenseFactor(scipy.linalg.cho_factor(H, overwrite_a=True, check_finite=False))
+        # H is symmetric: factoring its (Fortran-ordered) transpose in place spares LAPACK a copy
+        return _DenseFactor(scipy.linalg.cho_factor(H.T, lower=False, overwrite_a=True, check_finite=False))
 
     def hessian(self, v: np.ndarray, zbar: np.ndarray, c: np.ndarray, mu: float) -> np.ndarray:
         return self.normal(v) + self._curvature(v, zbar, c, mu)
@@ -696,17 +716,38 @@ def _objective(system: _GroupSystem, y: np.ndarray, lam: float, z: np.ndarray) -
     return 0.5 * float(r @ r) / y.shape[0] + lam * float(np.sum(system.norms(z))), r
 
 
-def _lipschitz(system: _GroupSystem, iterations: int = 30) -> float:
-    r"""An upper estimate of :math:`\|B\|_2^2 / n` by power iteration on :math:`B^\top B / n` (``system.normal``; padded by 5%)."""
-    v = np.random.default_rng(0).standard_normal(system.group_of.size)
-    value = 0.0
-    for _ in range(iterations):
-        w = system.normal(v)
-        value = float(np.linalg.norm(w))
-        if value == 0.0:
-            return 1.0
-        v = w / value
-    return 1.05 * value
+def _lipschitz(system: _GroupSystem) -> float:
+    r"""An estimate of :math:`\|B\|_2^2 / n` from above: the largest eigenvalue of :math:`B^\top B / n`, padded by 5%.
+
+    By Lanczos iterations (:func:`scipy.sparse.linalg.eigsh` on ``system.normal``, to a relative
+    tolerance of :math:`10^{-3}`, from a seeded start, :data:`LANCZOS_RESTARTS` restarts at most),
+    or from the matrix itself when :math:`m` is below 16. Thirty power iterations, the
+    estimate this replaces, came within :math:`2 \cdot 10^{-6}` of the eigenvalue with 30
+    products; Lanczos comes within :math:`6 \cdot 10^{-8}` with 9 to 13 (masked systems of 30 to 227
+    groups at n = 300 and 2000; 0.031 s against 0.059 s at n = 2000, d = 21, 198 groups).
+    An underestimate costs no correctness: the refinement keeps a proximal step only if it
+    lowers the objective.
+    """
+    m = system.group_of.size
+    if m < 16:
+        value = float(np.linalg.eigvalsh(np.column_stack([system.normal(e) for e in np.eye(m)]))[-1])
+    else:
+        operator = scipy.sparse.linalg.LinearOperator((m, m), matvec=lambda v: system.normal(np.ravel(v)),
+                                                      dtype=np.float64)
+        start = np.random.default_rng(0).standard_normal(m)
+        try:
+            value = float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-3, v0=start, ncv=8,
+                                                    maxiter=LANCZOS_RESTARTS, return_eigenvectors=False)[0])
+        except scipy.sparse.linalg.ArpackNoConvergence as failed:
+            value = float(np.max(failed.eigenvalues, initial=0.0))
+    return 1.05 * value if value > 0.0 else 1.0
+
+
+LANCZOS_RESTARTS = 30
+"""Most restarts of the Lanczos iteration of :func:`_lipschitz` (ARPACK's ``maxiter``, up to 7 products each).
+
+One or two were needed when measured.
+"""
 
 
 PCG_MAX_ITERATIONS = 10
@@ -830,7 +871,9 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
     lipschitz = _lipschitz(system)
     F, r = _objective(system, y, lam, z)
     gnorm, steps, converged, stalled = np.inf, 0, False, 0
-    work = NEWTON_RATE * system.setup_flops + 64.0 * n * size  # and the power iteration (at most 60 products' worth)
+    # and the Lipschitz estimate, counted as 32 products (the 30-step power iteration it once was; the
+    # refinement attempts of "fista" are scheduled by this count, and 16 products' worth moved them)
+    work = NEWTON_RATE * system.setup_flops + 64.0 * n * size
     factor, factored_on = None, None  # the last factorization and the support it was made on
     while steps < max_steps:
         if steps and ((deadline is not None and time.perf_counter() > deadline)
