@@ -763,3 +763,14 @@ def test_warm_attempt_budget_covers_the_refinements_setup():
     assert _step_work(problem, U, setup=True) == pytest.approx(setup)
     # the setup is most of what the warm attempt may spend
     assert setup > 0.6 * WARM_ATTEMPT_STEPS * _step_work(problem, U)
+
+
+def test_lipschitz_estimate_of_degenerate_systems():
+    # a zero operator, and one of rank one, where ARPACK's Krylov space ends at once
+    from relu_convex.solvers.newton import _lipschitz, _MaskedSystem
+
+    X = np.random.default_rng(0).standard_normal((50, 4))
+    assert _lipschitz(_MaskedSystem(X, np.zeros((50, 10)))) == 1.0
+    masks = np.zeros((50, 10))
+    masks[0, 3] = 1.0
+    assert _lipschitz(_MaskedSystem(X, masks)) == pytest.approx(1.05 * float(X[0] @ X[0]) / 50, rel=1e-9)

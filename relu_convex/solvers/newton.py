@@ -747,7 +747,22 @@ def _lipschitz(system: _GroupSystem) -> float:
                                                     maxiter=LANCZOS_RESTARTS, return_eigenvectors=False)[0])
         except scipy.sparse.linalg.ArpackNoConvergence as failed:
             value = float(np.max(failed.eigenvalues, initial=0.0))
+        except scipy.sparse.linalg.ArpackError:
+            # e.g. an operator of tiny rank, whose Krylov space ends before the start: power iteration
+            value = _power_iteration(system, start)
     return 1.05 * value if value > 0.0 else 1.0
+
+
+def _power_iteration(system: _GroupSystem, v: np.ndarray, iterations: int = 30) -> float:
+    r"""The largest eigenvalue of :math:`B^\top B / n` from below, by power iteration from ``v``."""
+    value = 0.0
+    for _ in range(iterations):
+        w = system.normal(v)
+        value = float(np.linalg.norm(w))
+        if value == 0.0:
+            return 0.0
+        v = w / value
+    return value
 
 
 LANCZOS_RESTARTS = 30
