@@ -108,10 +108,10 @@ the same point with the removed groups' :math:`a_j (D_j X)(D_j X)^\top` taken of
 factorization) preconditioned the steps after a removal well at the loose
 forcing tolerance (2 to 12 iterations to :math:`10^{-2}`, from explicit
 matrices), but those steps already ask for :math:`10^{-4}` to :math:`10^{-6}`: 13
-of 27 solves on that path failed, and it took 7.4-8.0 s against 6.7-6.9 s, with
-the tolerance loosened for the first step after a removal 7.4-7.7 s. Problems of a few hundred rows (n = 300 on the small
-path) never reuse: by the work model a factorization there costs less than six
-conjugate-gradient iterations.
+of 27 solves on that path failed, and it took 7.4-8.0 s against 6.7-6.9 s (7.4-7.7 s
+with the tolerance loosened for the first step after a removal). Problems of a
+few hundred rows (n = 300 on the small path) never reuse: by the work model a
+factorization there costs less than six conjugate-gradient iterations.
 
 The users of the engine (polishing a first-order point of C-GReLU with
 working-set growth, the C-GReLU path tangent, polishing a C-ReLU point with its
@@ -724,7 +724,7 @@ def _objective(system: _GroupSystem, y: np.ndarray, lam: float, z: np.ndarray) -
 
 
 def _lipschitz(system: _GroupSystem) -> float:
-    r"""An estimate of :math:`\|B\|_2^2 / n` from above: the largest eigenvalue of :math:`B^\top B / n`, padded by 5%.
+    r"""An upper estimate of :math:`\|B\|_2^2 / n`: the largest eigenvalue of :math:`B^\top B / n`, to :math:`10^{-3}`, padded by 5%.
 
     By Lanczos iterations (:func:`scipy.sparse.linalg.eigsh` on ``system.normal``, to a relative
     tolerance of :math:`10^{-3}`, from a seeded start, :data:`LANCZOS_RESTARTS` restarts at most),
@@ -893,8 +893,8 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
     lipschitz = _lipschitz(system)
     F, r = _objective(system, y, lam, z)
     gnorm, steps, converged, stalled = np.inf, 0, False, 0
-    # and the Lipschitz estimate, counted as 32 products (the 30-step power iteration it once was; the
-    # refinement attempts of "fista" are scheduled by this count, and 16 products' worth moved them)
+    # and the Lipschitz estimate, counted as 64nm flops as when it was a power iteration (Lanczos takes
+    # 9-13 products with B^T B, 18-26 nm; fista schedules its attempts by this count, and 32nm moved them)
     work = NEWTON_RATE * system.setup_flops + 64.0 * n * size
     factor, factored_on = None, None  # the last factorization and the support it was made on
     while steps < max_steps:
