@@ -175,7 +175,7 @@ def test_tight_row_factors_match_per_group_lapack():
     groups = list(tight)
     factors = _TightRows(X, signs, tight, groups)
     g = rng.standard_normal((len(groups), d))
-    mu = factors.multipliers(groups, g)
+    mu = factors.multipliers(factors.positions(groups), g)
     bases, real = factors._null_bases()
     for k, (s, i) in enumerate(groups):
         rows = tight[s, i]

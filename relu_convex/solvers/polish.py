@@ -891,16 +891,19 @@ class _TightRows:
         point[self.side * p + self.index] = np.einsum("kfd,kf->kd", basis, coordinates)
         return point
 
-    def rows_of(self, groups: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The tight rows of ``groups``: each one's position in ``groups``, its row of ``X``, its place among its group's rows."""
+    def positions(self, groups: list) -> np.ndarray:
+        """Where ``groups`` are among the decomposed groups, shape (len(groups),): the ``k`` of :meth:`rows_of` and :meth:`multipliers`."""
+        return np.array([self.position[g] for g in groups], dtype=np.intp)
+
+    def rows_of(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The tight rows of the groups at positions ``k``: each one's index into ``k``, its row of ``X``, its place among its group's rows."""
         slot = np.full(self.count.size, -1, dtype=np.intp)
-        slot[[self.position[g] for g in groups]] = np.arange(len(groups))
+        slot[k] = np.arange(k.size)
         listed = slot[self.owner] >= 0
         return slot[self.owner[listed]], self.rows[listed], self.place[listed]
 
-    def multipliers(self, groups: list, g: np.ndarray) -> np.ndarray:
-        r"""Least-squares (minimum-norm) :math:`\mu` of :math:`A^\top\mu = g` for each group, shape (len(groups), h)."""
-        k = np.array([self.position[group] for group in groups], dtype=np.intp)
+    def multipliers(self, k: np.ndarray, g: np.ndarray) -> np.ndarray:
+        r"""Least-squares (minimum-norm) :math:`\mu` of :math:`A^\top\mu = g` for the groups at positions ``k``, shape (k.size, h)."""
         coef = np.einsum("kjd,kd->kj", self.Vt[k], g) * self.inverse[k]
         return np.einsum("khj,kj->kh", self.U[k], coef)
 
@@ -933,12 +936,13 @@ def _exchange_rows(X: np.ndarray, signs: np.ndarray, masks: np.ndarray, lam: flo
     V = point[side, index]
     grads = np.where(side[:, None] == 0, 1.0, -1.0) * loss_gradient[index]
     grads += lam * V / np.linalg.norm(V, axis=1, keepdims=True)
-    all_mu = factors.multipliers(groups, grads)
+    positions = factors.positions(groups)
+    all_mu = factors.multipliers(positions, grads)
     # the multipliers of every listed group's rows, clipped, into estimates (one scatter)
-    owner, rows, place = factors.rows_of(groups)
+    owner, rows, place = factors.rows_of(positions)
     estimates[side[owner], rows, index[owner]] = np.maximum(all_mu[owner, place], 0.0)
     # only groups with a violated row, or (unless enter_only) a negative multiplier, change their sets
-    counts = factors.count[[factors.position[g] for g in groups]]
+    counts = factors.count[positions]
     smallest = np.min(np.where(np.arange(all_mu.shape[1]) < counts[:, None], all_mu, np.inf), axis=1, initial=np.inf)
     entered = np.any(violated[side, :, index], axis=1)
     moving = entered if enter_only else entered | (smallest < -1e-10 * lam)
