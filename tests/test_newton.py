@@ -190,6 +190,97 @@ def test_tight_row_factors_match_per_group_lapack():
         np.testing.assert_allclose(mu[k, len(rows):], 0.0, atol=1e-12)  # the padding rows carry nothing
 
 
+def test_tight_row_factors_fall_back_to_svds_for_dependent_rows():
+    """Dependent or more than d rows: the SVD, with the null space of the rank and minimum-norm multipliers."""
+    from relu_convex.solvers.polish import _TightRows
+
+    rng = np.random.default_rng(4)
+    n, d, p = 30, 4, 3
+    X = rng.standard_normal((n, d))
+    X[5] = 2.0 * X[1]  # row 5 of the data is row 1 scaled: dependent cone rows (up to sign)
+    signs = np.ones((n, p))
+    for tight in ({(0, 0): [1, 5], (1, 2): [0, 2]}, {(0, 0): [0, 1, 2, 3, 4, 6], (0, 1): [7]}):
+        groups = list(tight)
+        factors = _TightRows(X, signs, tight, groups)
+        g = rng.standard_normal((len(groups), d))
+        mu = factors.multipliers(factors.positions(groups), g)
+        bases, real = factors._null_bases()
+        for k, (s, i) in enumerate(groups):
+            A = signs[tight[s, i], i, None] * X[tight[s, i]]
+            rank = np.linalg.matrix_rank(A)
+            N = bases[k][real[k]].T
+            assert N.shape == (d, d - rank)
+            np.testing.assert_allclose(A @ N, 0.0, atol=1e-12)
+            np.testing.assert_allclose(mu[k, :len(tight[s, i])], np.linalg.lstsq(A.T, g[k], rcond=None)[0], atol=1e-10)
+            np.testing.assert_allclose(factors.pseudo_inverse((s, i)), np.linalg.pinv(A), atol=1e-10)
+
+
+def test_restricted_problem_blocks_are_the_signed_masked_null_space_products():
+    from relu_convex.solvers.polish import _TightRows
+
+    rng = np.random.default_rng(5)
+    n, d, p = 25, 4, 3
+    X = rng.standard_normal((n, d))
+    signs = rng.choice([-1.0, 1.0], size=(n, p))
+    masks = signs > 0
+    tight = {(0, 0): [2], (1, 0): [], (0, 2): [1, 3, 4], (1, 1): [0, 5, 6, 7]}  # the last leaves no direction
+    groups = list(tight)
+    x = rng.standard_normal((2 * p, d))
+    factors = _TightRows(X, signs, tight, groups)
+    B, start, sizes = factors.restricted_problem(X, masks, x, restart=1e-8)
+    bases, real = factors._null_bases()
+    blocks, starts = [], []
+    for k, (s, i) in enumerate(groups):
+        N = bases[k][real[k]].T  # (d, free)
+        if N.shape[1]:
+            blocks.append((1.0 if s == 0 else -1.0) * masks[:, [i]] * (X @ N))
+            starts.append(N.T @ x[s * p + i])
+    np.testing.assert_allclose(B, np.hstack(blocks), atol=1e-13)
+    np.testing.assert_allclose(start, np.concatenate(starts), atol=1e-13)
+    assert sizes.tolist() == [d - 1, d, d - 3]
+
+
+def test_exchange_enters_the_most_violated_row_alone():
+    from relu_convex.solvers.polish import _exchange_rows, _TightRows
+
+    rng = np.random.default_rng(6)
+    n, d, p = 40, 5, 2
+    X = rng.standard_normal((n, d))
+    signs = rng.choice([-1.0, 1.0], size=(n, p))
+    masks = signs > 0
+    point = np.zeros((2, p, d))
+    point[0, 0] = rng.standard_normal(d)
+    C = np.einsum("nd,spd->snp", X, point) * signs
+    violated = C < 0.0
+    assert violated[0, :, 0].sum() >= 3  # several rows to choose from
+    tight = {(0, 0): []}
+    factors = _TightRows(X, signs, tight, [(0, 0)])
+    residual = masks[:, 0] * (X @ point[0, 0]) - rng.standard_normal(n)
+    changed = _exchange_rows(X, signs, masks, 1e-2, point, residual, C, violated, tight, [(0, 0)], factors,
+                             np.zeros((2, n, p)))
+    assert changed == 1
+    assert tight[0, 0] == [int(np.argmin(C[0, :, 0]))]
+
+
+def test_al_capped_attempts_wait_for_twice_the_last_ones_time():
+    from relu_convex.solvers.augmented_lagrangian import CAPPED_SHARE, MIN_ATTEMPT_TIME, _Refiner
+    from relu_convex.solvers.options import Deadline
+
+    clock = Deadline(None)
+    clock.start -= 10.0  # ten seconds into the solve
+    refiner = _Refiner(1500)
+    refiner.time = refiner.capped_time = refiner.last_capped = 1.0  # one capped attempt of 1 s so far
+    # share left: CAPPED_SHARE * 9 s of iterating - 1 s; needed: twice the last attempt, 2 s
+    assert refiner.ready(clock, capped=True) == (CAPPED_SHARE * 9.0 - 1.0 >= 2.0)
+    refiner.last_capped = 3.0
+    assert not refiner.ready(clock, capped=True)
+    assert refiner.ready(clock, capped=False)  # after a converged inner solve only POLISH_SHARE counts
+    fresh = _Refiner(1500)
+    early = Deadline(None)
+    early.start -= 2.0 * MIN_ATTEMPT_TIME / CAPPED_SHARE
+    assert fresh.ready(early, capped=True)  # the first attempt needs MIN_ATTEMPT_TIME of share
+
+
 def test_cone_multipliers_of_chosen_patterns():
     from relu_convex.duality import relu_cone_multipliers, relu_constraint_values
 
