@@ -53,7 +53,7 @@ roughly (on the C-ReLU benchmark, n=1000, d=20, p=100, after 11000 iterations
 positive estimates miss 93 of the 2734 tight rows and mark 162 others), so the exchange,
 not the estimates, settles them. On that benchmark an attempt after 7500 to
 10929 iterations (gap 4.6e-2 at 10929) certifies a gap of 1e-11 to 1e-13 in
-0.6-0.8 s, where the iterations alone needed 116039 to certify 1e-5. On problems whose inner
+0.6-1.3 s, where the iterations alone needed 116039 to certify 1e-5. On problems whose inner
 solves are all cut short at the cap (a regularization path point of
 ``validation/bench_paths.py`` took 12000 iterations waiting for one that was
 not), the attempts after capped solves certify within 1400 iterations.
