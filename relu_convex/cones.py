@@ -37,7 +37,7 @@ import numpy as np
 from scipy.optimize import linprog, nnls
 
 __all__ = ["polar_residual", "unit_polar_multipliers", "least_distance", "has_interior", "condition_number",
-           "relative_violation"]
+           "relative_violation", "cone_violation"]
 
 _CHUNK_MIN = 16
 
@@ -280,3 +280,28 @@ def relative_violation(worst: float, largest_block: float, row_scale: float, tar
         return 0.0
     scale = row_scale * max(largest_block, target_scale / row_scale if row_scale > 0 else 0.0)
     return worst / scale if scale > 0 else float("inf")
+
+
+def cone_violation(cone_values: np.ndarray, blocks: np.ndarray, row_scale: float, target_scale: float = 0.0) -> float:
+    r""":func:`relative_violation` of blocks from their cone values.
+
+    Parameters
+    ----------
+    cone_values : ndarray, any shape
+        The values :math:`[(2D_i - I) X u_i]_k` of every block and row, in any layout
+        (e.g. (n, p), or (2, n, p) for the :math:`v_i` and :math:`w_i` of C-ReLU).
+    blocks : ndarray, shape (..., d)
+        The blocks :math:`u_i`, one a row (e.g. (2p, d) or (2, p, d)).
+    row_scale, target_scale : float
+        As for :func:`relative_violation`.
+
+    Returns
+    -------
+    float
+        0 when no value is negative (the norms are then not computed).
+    """
+    worst = -float(np.min(cone_values, initial=0.0))
+    if worst <= 0.0:
+        return 0.0
+    largest = float(np.max(np.linalg.norm(blocks, axis=-1), initial=0.0))
+    return relative_violation(worst, largest, row_scale, target_scale)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cones import relative_violation
+from .cones import cone_violation
 from .data import check_lam, check_patterns, check_X, check_y, to_host
 from .free_terms import check_unpenalized
 from .operators import MaskedOperator
@@ -413,12 +413,8 @@ class ReLUProblem(_ConvexProblem):
         The C-ReLU solvers stop on the same measure (:func:`relu_convex.cones.relative_violation`).
         """
         V, W = self.check_weights(weights)
-        worst = max(float(np.max(-self.operator.cone(V), initial=0.0)), float(np.max(-self.operator.cone(W), initial=0.0)))
-        if worst <= 0.0:
-            return 0.0
-        blocks = max(float(np.max(np.linalg.norm(V, axis=-1))), float(np.max(np.linalg.norm(W, axis=-1))))
-        return relative_violation(worst, blocks, float(np.max(np.linalg.norm(self.X, axis=1))),
-                                  float(np.max(np.abs(self.y))))
+        return cone_violation(np.stack([self.operator.cone(V), self.operator.cone(W)]), np.stack([V, W]),
+                              float(np.max(np.linalg.norm(self.X, axis=1))), float(np.max(np.abs(self.y))))
 
     def to_cvxpy(self) -> CvxpyProgram:
         r"""Build the primal program as an unsolved CVXPY problem.

@@ -156,3 +156,26 @@ def test_solve_result_fields(instance):
     assert r.relative_gap == pytest.approx(r.gap / r.objective)
     assert 0 <= r.relative_gap <= 1e-6
     assert "optimal" in repr(r)
+
+
+def test_cone_violation_is_the_relative_violation_of_the_worst_row():
+    from relu_convex.cones import cone_violation, relative_violation
+
+    rng = np.random.default_rng(7)
+    n, d, p = 40, 4, 6
+    X = rng.standard_normal((n, d))
+    patterns = rc.activation_patterns(X, rc.sample_gates(d, p, seed=1))
+    y = rng.standard_normal(n)
+    problem = rc.ReLUProblem(X, y, patterns, 1e-2)
+    V, W = rng.standard_normal((2, patterns.shape[1], d))
+    signs = 2.0 * patterns - 1.0
+    values = np.stack([signs * (X @ V.T), signs * (X @ W.T)])  # (2, n, p), by definition
+    worst = -values.min()
+    largest = max(np.linalg.norm(V, axis=1).max(), np.linalg.norm(W, axis=1).max())
+    row_scale, target_scale = np.linalg.norm(X, axis=1).max(), np.abs(y).max()
+    expected = relative_violation(worst, largest, row_scale, target_scale)
+    assert expected > 0.0
+    assert cone_violation(values, np.stack([V, W]), row_scale, target_scale) == pytest.approx(expected, rel=1e-14)
+    assert problem.constraint_violation((V, W)) == pytest.approx(expected, rel=1e-12)
+    # feasible values: zero, whatever the blocks
+    assert cone_violation(np.abs(values), np.stack([V, W]), row_scale, target_scale) == 0.0

@@ -103,7 +103,7 @@ import weakref
 
 import numpy as np
 
-from ..cones import relative_violation
+from ..cones import cone_violation, relative_violation
 from ..data import to_host
 from ..duality import DualBound, relu_constraint_values, relu_multiplier_bound, scaled_dual_bound
 from ..operators import MaskedOperator
@@ -648,9 +648,7 @@ def _certified_start(op: MaskedOperator, y: np.ndarray, lam: float, run: _Output
     bound is kept in any case.
     """
     x = np.asarray(run.x, dtype=np.float64)
-    worst = -float(np.min(op.cone(x.reshape(2, op.p, -1)), initial=0.0))
-    largest = float(np.max(np.linalg.norm(x, axis=1), initial=0.0))
-    violation = relative_violation(worst, largest, row_scale, target_scale) if worst > 0.0 else 0.0
+    violation = cone_violation(op.cone(x.reshape(2, op.p, -1)), x, row_scale, target_scale)
     bound = _point_bound(op, y, lam, x, run.multipliers, nnls=False)
     run.consider(bound)
     if violation > feas_tol or relative_gap(_objective(op, y, lam, x), bound.value) > tol:

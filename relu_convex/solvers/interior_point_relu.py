@@ -162,7 +162,7 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg.blas import dsyrk as syrk
 
-from ..cones import relative_violation
+from ..cones import cone_violation
 from ..duality import DualBound, grelu_constraint_values, relu_multiplier_bound, scaled_dual_bound
 from ..operators import MaskedOperator
 from .cone_scaling import (
@@ -572,10 +572,7 @@ class _OutputRun(BestBound):
 
 def _violation(st: _Structure, u: np.ndarray, y_scale: float, row_scale: float) -> float:
     """:func:`relu_convex.cones.relative_violation` of one output's point ``u`` (2p, d)."""
-    worst = float(np.max(-st.cone(u), initial=0.0))
-    if worst <= 0.0:
-        return 0.0
-    return relative_violation(worst, float(np.max(np.linalg.norm(u, axis=1))), row_scale, y_scale)
+    return cone_violation(st.cone(u), u, row_scale, y_scale)
 
 
 def _bound(op: MaskedOperator, st: _Structure, y: np.ndarray, lam: float, u: np.ndarray, z_lin: np.ndarray,

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg.lapack import dgeqrf
 
-from ..cones import relative_violation
+from ..cones import cone_violation
 from ..duality import grelu_constraint_values, relu_cone_multipliers, scaled_dual_bound
 from ..operators import MaskedOperator
 from .newton import (
@@ -616,9 +616,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
     Cr = cone_values(refined)
     if np.any(below(refined, Cr)):
         return None
-    worst = -float(np.min(Cr, initial=0.0))
-    largest = float(np.max(np.linalg.norm(refined, axis=-1), initial=0.0))
-    return refined, relative_violation(worst, largest, row_scale, float(np.max(np.abs(y), initial=0.0)))
+    return refined, cone_violation(Cr, refined, row_scale, float(np.max(np.abs(y), initial=0.0)))
 
 
 def _sets_key(tight: dict, groups: list) -> frozenset:
