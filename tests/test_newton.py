@@ -164,65 +164,59 @@ def test_relu_exchange_certifies_a_rough_point(seed, lam):
     assert (objective - own_bound.value) / objective <= 1e-9
 
 
-def test_tight_row_factors_match_per_group_lapack():
-    from relu_convex.solvers.polish import _TightRows
-
-    rng = np.random.default_rng(3)
-    n, d, p = 30, 5, 4
+def _signed_data(seed: int, n: int, d: int, p: int):
+    """A generator, data (n, d), random cone signs (n, p) and the masks they give."""
+    rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     signs = rng.choice([-1.0, 1.0], size=(n, p))
-    tight = {(0, 0): [1, 4, 7], (0, 2): [], (1, 1): [0, 2, 3, 5], (1, 3): [6]}
+    return rng, X, signs, signs > 0
+
+
+def _tight_row_case(case: str):
+    """Data, signs and tight rows: independent rows (QR), dependent ones, more rows than d (both SVD)."""
+    _, X, signs, _ = _signed_data(3, 30, 5 if case == "independent" else 4, 4)
+    if case == "independent":
+        tight = {(0, 0): [1, 4, 7], (0, 2): [], (1, 1): [0, 2, 3, 5], (1, 3): [6]}
+    elif case == "dependent":
+        X[5] = 2.0 * X[1]
+        signs[5] = signs[1]  # cone row 5 is cone row 1 scaled
+        tight = {(0, 0): [1, 5], (1, 2): [0, 2]}
+    else:
+        tight = {(0, 0): [0, 1, 2, 3, 4, 6], (0, 1): [7]}
+    return X, signs, tight
+
+
+@pytest.mark.parametrize("case", ["independent", "dependent", "more rows than d"])
+def test_tight_row_factors_match_per_group_lapack(case):
+    from relu_convex.solvers.polish import _TightRows
+
+    X, signs, tight = _tight_row_case(case)
+    d = X.shape[1]
     groups = list(tight)
     factors = _TightRows(X, signs, tight, groups)
-    g = rng.standard_normal((len(groups), d))
+    g = np.random.default_rng(4).standard_normal((len(groups), d))
     mu = factors.multipliers(factors.positions(groups), g)
     bases, real = factors._null_bases()
     for k, (s, i) in enumerate(groups):
         rows = tight[s, i]
         A = signs[rows, i, None] * X[rows]
+        free = d - (np.linalg.matrix_rank(A) if rows else 0)
         N = bases[k][real[k]].T
-        assert N.shape == (d, d - len(rows))
-        np.testing.assert_allclose(N.T @ N, np.eye(d - len(rows)), atol=1e-12)
+        assert N.shape == (d, free)
+        np.testing.assert_allclose(N.T @ N, np.eye(free), atol=1e-12)
         if rows:
             np.testing.assert_allclose(A @ N, 0.0, atol=1e-12)
+            # minimum-norm least squares, also for dependent rows
             np.testing.assert_allclose(mu[k, :len(rows)], np.linalg.lstsq(A.T, g[k], rcond=None)[0], atol=1e-10)
             np.testing.assert_allclose(factors.pseudo_inverse((s, i)), np.linalg.pinv(A), atol=1e-10)
         np.testing.assert_allclose(mu[k, len(rows):], 0.0, atol=1e-12)  # the padding rows carry nothing
 
 
-def test_tight_row_factors_fall_back_to_svds_for_dependent_rows():
-    """Dependent or more than d rows: the SVD, with the null space of the rank and minimum-norm multipliers."""
-    from relu_convex.solvers.polish import _TightRows
-
-    rng = np.random.default_rng(4)
-    n, d, p = 30, 4, 3
-    X = rng.standard_normal((n, d))
-    X[5] = 2.0 * X[1]  # row 5 of the data is row 1 scaled: dependent cone rows (up to sign)
-    signs = np.ones((n, p))
-    for tight in ({(0, 0): [1, 5], (1, 2): [0, 2]}, {(0, 0): [0, 1, 2, 3, 4, 6], (0, 1): [7]}):
-        groups = list(tight)
-        factors = _TightRows(X, signs, tight, groups)
-        g = rng.standard_normal((len(groups), d))
-        mu = factors.multipliers(factors.positions(groups), g)
-        bases, real = factors._null_bases()
-        for k, (s, i) in enumerate(groups):
-            A = signs[tight[s, i], i, None] * X[tight[s, i]]
-            rank = np.linalg.matrix_rank(A)
-            N = bases[k][real[k]].T
-            assert N.shape == (d, d - rank)
-            np.testing.assert_allclose(A @ N, 0.0, atol=1e-12)
-            np.testing.assert_allclose(mu[k, :len(tight[s, i])], np.linalg.lstsq(A.T, g[k], rcond=None)[0], atol=1e-10)
-            np.testing.assert_allclose(factors.pseudo_inverse((s, i)), np.linalg.pinv(A), atol=1e-10)
-
-
 def test_restricted_problem_blocks_are_the_signed_masked_null_space_products():
     from relu_convex.solvers.polish import _TightRows
 
-    rng = np.random.default_rng(5)
-    n, d, p = 25, 4, 3
-    X = rng.standard_normal((n, d))
-    signs = rng.choice([-1.0, 1.0], size=(n, p))
-    masks = signs > 0
+    d, p = 4, 3
+    rng, X, signs, masks = _signed_data(5, 25, d, p)
     tight = {(0, 0): [2], (1, 0): [], (0, 2): [1, 3, 4], (1, 1): [0, 5, 6, 7]}  # the last leaves no direction
     groups = list(tight)
     x = rng.standard_normal((2 * p, d))
@@ -243,11 +237,8 @@ def test_restricted_problem_blocks_are_the_signed_masked_null_space_products():
 def test_exchange_enters_the_most_violated_row_alone():
     from relu_convex.solvers.polish import _exchange_rows, _TightRows
 
-    rng = np.random.default_rng(6)
     n, d, p = 40, 5, 2
-    X = rng.standard_normal((n, d))
-    signs = rng.choice([-1.0, 1.0], size=(n, p))
-    masks = signs > 0
+    rng, X, signs, masks = _signed_data(6, n, d, p)
     point = np.zeros((2, p, d))
     point[0, 0] = rng.standard_normal(d)
     C = np.einsum("nd,spd->snp", X, point) * signs
