@@ -30,6 +30,24 @@ def test_clarabel_and_ecos_agree(seed, cls):
     assert b.lower_bound <= a.objective + 1e-9 * abs(a.objective)
 
 
+@pytest.mark.parametrize("cls", [rc.GatedReLUProblem, rc.ReLUProblem])
+def test_mosek_agrees_with_clarabel_when_licensed(cls):
+    """The MOSEK route, where a license is present; otherwise skipped with the toolkit's own message."""
+    from relu_convex.solvers import check_mosek
+
+    try:
+        check_mosek()
+    except rc.SolverUnavailableError as exc:
+        pytest.skip(str(exc))
+    X, y, P = make_instance(1, n=30, d=3, p=10)
+    problem = cls(X, y, P, 1e-2)
+    a = problem.solve(solver="clarabel", tol=1e-9)
+    b = problem.solve(solver="mosek", tol=1e-9)
+    assert a.status is rc.SolveStatus.OPTIMAL and b.status.has_point
+    assert _rel(a.objective, b.objective) <= 1e-6
+    assert b.lower_bound <= a.objective + 1e-9 * abs(a.objective)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("cls", [rc.GatedReLUProblem, rc.ReLUProblem])
 def test_primal_and_dual_optima_agree(seed, cls):
