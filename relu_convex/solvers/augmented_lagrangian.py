@@ -611,13 +611,14 @@ class _Refiner:
             refined, violation = out
             if "multipliers" not in stats:
                 return False  # the exchange did not settle: the point is not the restricted optimum
-            objective = _objective(op, y, lam, refined)
+            theta = _dual_point(op, y, refined)
+            objective = _objective(op, y, lam, refined, theta)
             # the exchange's own multipliers, exact at a settled point: no NNLS over all patterns
             certifying = stats["multipliers"]
-            bound = _point_bound(op, y, lam, refined, certifying, nnls=False)
+            bound = _point_bound(op, y, lam, refined, certifying, nnls=False, theta=theta)
             if relative_gap(objective, bound.value) > tol:
                 certifying = None
-                bound = _point_bound(op, y, lam, refined, run.multipliers, nnls=True)
+                bound = _point_bound(op, y, lam, refined, run.multipliers, nnls=True, theta=theta)
             run.consider(bound)
             if violation <= feas_tol and relative_gap(objective, bound.value) <= tol:
                 # the loop ends here: no products of the refined point are needed; the multipliers
@@ -649,20 +650,29 @@ def _certified_start(op: MaskedOperator, y: np.ndarray, lam: float, run: _Output
     """
     x = np.asarray(run.x, dtype=np.float64)
     violation = cone_violation(op.cone(x.reshape(2, op.p, -1)), x, row_scale, target_scale)
-    bound = _point_bound(op, y, lam, x, run.multipliers, nnls=False)
+    theta = _dual_point(op, y, x)
+    bound = _point_bound(op, y, lam, x, run.multipliers, nnls=False, theta=theta)
     run.consider(bound)
-    if violation > feas_tol or relative_gap(_objective(op, y, lam, x), bound.value) > tol:
+    if violation > feas_tol or relative_gap(_objective(op, y, lam, x, theta), bound.value) > tol:
         return False
     run.done, run.reason = True, "converged"
     return True
 
 
-def _point_bound(op: MaskedOperator, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.ndarray,
-                 nnls: bool) -> DualBound:
-    """The bound at :math:`\\theta = (y - \\hat y)/n` with the AL multipliers (and, if asked, the NNLS ones)."""
+def _dual_point(op: MaskedOperator, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """:math:`\\theta = (y - \\hat y)/n` at the point ``x`` (2p, d), in the operator's dtype (one forward product)."""
     p = op.p
     x = np.asarray(x, dtype=op.dtype)
-    theta = (np.asarray(y, dtype=op.dtype) - op.forward(x[:p] - x[p:])) / op.n
+    return (np.asarray(y, dtype=op.dtype) - op.forward(x[:p] - x[p:])) / op.n
+
+
+def _point_bound(op: MaskedOperator, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.ndarray,
+                 nnls: bool, theta: np.ndarray | None = None) -> DualBound:
+    """The bound at :math:`\\theta = (y - \\hat y)/n` with the AL multipliers (and, if asked, the NNLS ones).
+
+    ``theta``: that of ``x`` (:func:`_dual_point`) when already computed.
+    """
+    theta = _dual_point(op, y, x) if theta is None else theta
     return relu_multiplier_bound(op, y, theta, (multipliers[0], multipliers[1]), lam, nnls=nnls)
 
 
@@ -855,7 +865,11 @@ def solve_al(
     )
 
 
-def _objective(op: MaskedOperator, y: np.ndarray, lam: float, x: np.ndarray) -> float:
+def _objective(op: MaskedOperator, y: np.ndarray, lam: float, x: np.ndarray, theta: np.ndarray | None = None) -> float:
+    """The C-ReLU objective at ``x`` (2p, d); from its :func:`_dual_point` ``theta`` when given (no product)."""
+    if theta is not None:
+        t = np.asarray(theta, dtype=np.float64)
+        return 0.5 * op.n * float(np.vdot(t, t)) + lam * group_norm_sum(x)
     p = op.p
     r = (op.forward(x[:p] - x[p:]) - y).astype(np.float64, copy=False)
     return 0.5 * float(np.vdot(r, r)) / op.n + lam * group_norm_sum(x)

@@ -229,7 +229,7 @@ def refinement_setup_work(n: int, groups: int, d: int) -> float:
     """
     m = groups * d
     setup = n * m * m if m <= n else n * n * d
-    return NEWTON_RATE * setup + 64.0 * n * m
+    return NEWTON_RATE * setup + _lipschitz_work(n, m)
 
 
 def _dense_step_work(n: int, m: int) -> float:
@@ -753,6 +753,11 @@ def _lipschitz(system: _GroupSystem) -> float:
     return 1.05 * value if value > 0.0 else 1.0
 
 
+def _lipschitz_work(n: int, m: int) -> float:
+    """The work :func:`_refine` counts for :func:`_lipschitz` on an (n, m) system: 64nm, as for the power iteration it replaced."""
+    return 64.0 * n * m
+
+
 def _power_iteration(system: _GroupSystem, v: np.ndarray, iterations: int = 30) -> float:
     r"""The largest eigenvalue of :math:`B^\top B / n` from below, by power iteration from ``v``."""
     value = 0.0
@@ -895,7 +900,7 @@ def _refine(system: _GroupSystem, y: np.ndarray, lam: float, z0: np.ndarray, *, 
     gnorm, steps, converged, stalled = np.inf, 0, False, 0
     # and the Lipschitz estimate, counted as 64nm flops as when it was a power iteration (Lanczos takes
     # 9-13 products with B^T B, 18-26 nm; fista schedules its attempts by this count, and 32nm moved them)
-    work = NEWTON_RATE * system.setup_flops + 64.0 * n * size
+    work = NEWTON_RATE * system.setup_flops + _lipschitz_work(n, size)
     factor, factored_on = None, None  # the last factorization and the support it was made on
     while steps < max_steps:
         if steps and ((deadline is not None and time.perf_counter() > deadline)

@@ -873,9 +873,10 @@ class _TightRows:
         if np.any(held & (diagonal <= 1e-10 * largest[:, None])):
             return False
         # R_1^{-1} on each group's t rows: R with the identity below and right of them, inverted
-        square = np.where(held[:, :, None] & held[:, None, :], R, 0.0)
+        block = held[:, :, None] & held[:, None, :]
+        square = np.where(block, R, 0.0)
         square[:, np.arange(d), np.arange(d)] += ~held
-        self.left = np.where(held[:, :, None] & held[:, None, :], np.linalg.inv(square), 0.0)
+        self.left = np.where(block, np.linalg.inv(square), 0.0)
         self.Vt, self.rank = Q.transpose(0, 2, 1), self.count.copy()
         return True
 
