@@ -113,7 +113,7 @@ def test_al_with_refinement_matches_clarabel(seed, lam):
 @pytest.mark.parametrize("seed", range(3))
 def test_relu_refinement_is_feasible_and_its_bound_valid(seed):
     from relu_convex.solvers.augmented_lagrangian import _point_bound, solve_al
-    from relu_convex.solvers.polish import polish_relu
+    from relu_convex.solvers.polish_relu import polish_relu
 
     problem = _relu_problem(seed, 1e-1)
     ref = problem.solve(solver="clarabel", tol=1e-10)
@@ -137,7 +137,7 @@ def test_relu_refinement_is_feasible_and_its_bound_valid(seed):
 def test_relu_exchange_certifies_a_rough_point(seed, lam):
     """From a rough al point (gap 1e-2), exchanging tight rows and entering groups reaches the optimum."""
     from relu_convex.solvers.augmented_lagrangian import _objective, _point_bound, solve_al
-    from relu_convex.solvers.polish import polish_relu
+    from relu_convex.solvers.polish_relu import polish_relu
 
     problem = planted_problem(rc.ReLUProblem, 300, 6, 40, lam, bias=True, seed=seed)
     ref = problem.solve(solver="clarabel", tol=1e-10)
@@ -188,7 +188,7 @@ def _tight_row_case(case: str):
 
 @pytest.mark.parametrize("case", ["independent", "dependent", "more rows than d"])
 def test_tight_row_factors_match_per_group_lapack(case):
-    from relu_convex.solvers.polish import _TightRows
+    from relu_convex.solvers.polish_relu import _TightRows
 
     X, signs, tight = _tight_row_case(case)
     d = X.shape[1]
@@ -213,7 +213,7 @@ def test_tight_row_factors_match_per_group_lapack(case):
 
 
 def test_restricted_problem_blocks_are_the_signed_masked_null_space_products():
-    from relu_convex.solvers.polish import _TightRows
+    from relu_convex.solvers.polish_relu import _TightRows
 
     d, p = 4, 3
     rng, X, signs, masks = _signed_data(5, 25, d, p)
@@ -235,7 +235,7 @@ def test_restricted_problem_blocks_are_the_signed_masked_null_space_products():
 
 
 def test_exchange_enters_the_most_violated_row_alone():
-    from relu_convex.solvers.polish import _exchange_rows, _TightRows
+    from relu_convex.solvers.polish_relu import _exchange_rows, _TightRows
 
     n, d, p = 40, 5, 2
     rng, X, signs, masks = _signed_data(6, n, d, p)
@@ -347,8 +347,8 @@ def test_al_warm_attempt_is_not_charged_to_the_polishing_share():
 
 
 def test_entering_groups_keep_their_nnls_multipliers_for_the_next_call(monkeypatch):
-    import relu_convex.solvers.polish as polish_module
-    from relu_convex.solvers.polish import _entering_relu_groups
+    import relu_convex.solvers.polish_relu as polish_module
+    from relu_convex.solvers.polish_relu import _entering_relu_groups
 
     problem = planted_problem(rc.ReLUProblem, 80, 4, 12, 1e-3, bias=True, seed=1)
     op = problem.operator
@@ -384,7 +384,7 @@ def test_entering_groups_keep_their_nnls_multipliers_for_the_next_call(monkeypat
 
 
 def test_blocked_step_stops_at_the_first_row_the_segment_meets():
-    from relu_convex.solvers.polish import _blocked_step
+    from relu_convex.solvers.polish_relu import _blocked_step
 
     rng = np.random.default_rng(3)
     n, p, d = 30, 4, 3
@@ -412,7 +412,7 @@ def test_blocked_step_stops_at_the_first_row_the_segment_meets():
 
 
 def test_independent_rows_keeps_rows_that_raise_the_rank():
-    from relu_convex.solvers.polish import _independent_rows
+    from relu_convex.solvers.polish_relu import _independent_rows
 
     rows = np.array([[1.0, 0, 0], [2.0, 0, 0], [0, 1.0, 0], [1.0, 1.0, 0], [0, 0, 1.0], [1.0, 2.0, 3.0]])
     assert _independent_rows(rows, 3).tolist() == [0, 2, 4]
@@ -422,7 +422,7 @@ def test_independent_rows_keeps_rows_that_raise_the_rank():
 
 
 def test_independent_rows_agree_with_ranks_of_prefixes():
-    from relu_convex.solvers.polish import _independent_rows
+    from relu_convex.solvers.polish_relu import _independent_rows
 
     rng = np.random.default_rng(3)
     for t, d, dependent in [(5, 9, ()), (12, 9, ()), (12, 9, (3,)), (20, 6, (1, 2, 4)), (30, 21, (0, 5, 19))]:
@@ -475,7 +475,7 @@ def _dense_blocks(X, masks):
 @pytest.mark.parametrize("shape", [(30, 4, 12), (50, 5, 20), (20, 3, 3)])
 @pytest.mark.parametrize("mu", [1e-1, 1e-6, 1e-10])
 def test_masked_newton_direction_matches_the_dense_solve(shape, mu):
-    from relu_convex.solvers.newton import _masked_newton_direction
+    from relu_convex.solvers.newton_systems import _masked_newton_direction
 
     n, d, k = shape
     rng = np.random.default_rng(n + k)
@@ -673,7 +673,8 @@ def test_pcg_with_an_earlier_factorization_gives_the_exact_direction(system_kind
     # nearby point (other norms, directions and damping): a few iterations reach the exact direction
     import functools
 
-    from relu_convex.solvers.newton import _DenseSystem, _MaskedSystem, _pcg
+    from relu_convex.solvers.newton import _pcg
+    from relu_convex.solvers.newton_systems import _DenseSystem, _MaskedSystem
 
     rng = np.random.default_rng(7)
     n, d, k = 60, 4, 25
@@ -764,7 +765,7 @@ def test_refinement_with_reused_factorizations_reaches_the_same_minimizer(monkey
 
 
 def test_exchange_history_stall_rule_cycles_and_repeated_entries():
-    from relu_convex.solvers.polish import _ExchangeHistory, _sets_key
+    from relu_convex.solvers.polish_relu import _ExchangeHistory, _sets_key
 
     history = _ExchangeHistory(stall_rounds=2)
     # the stall rule: rounds without a new smallest number of changed sets
@@ -785,7 +786,7 @@ def test_exchange_history_stall_rule_cycles_and_repeated_entries():
 
 
 def test_exchange_rows_drops_a_negative_multiplier_unless_rows_only_enter():
-    from relu_convex.solvers.polish import _exchange_rows, _TightRows
+    from relu_convex.solvers.polish_relu import _exchange_rows, _TightRows
 
     rng = np.random.default_rng(5)
     n, d, p, lam = 40, 4, 2, 0.1
@@ -817,7 +818,8 @@ def test_exchange_rows_drops_a_negative_multiplier_unless_rows_only_enter():
 @pytest.mark.parametrize("k", [2, 25])
 def test_lipschitz_estimate_is_the_padded_largest_eigenvalue(system_kind, k):
     # Lanczos (or the explicit matrix for m < 16) against the eigenvalues of B^T B / n
-    from relu_convex.solvers.newton import _DenseSystem, _lipschitz, _MaskedSystem
+    from relu_convex.solvers.newton import _lipschitz
+    from relu_convex.solvers.newton_systems import _DenseSystem, _MaskedSystem
 
     rng = np.random.default_rng(3)
     n, d = 80, 5
@@ -849,7 +851,8 @@ def test_warm_attempt_budget_covers_the_refinements_setup():
 
 def test_lipschitz_estimate_of_degenerate_systems():
     # a zero operator, and one of rank one, where ARPACK's Krylov space ends at once
-    from relu_convex.solvers.newton import _lipschitz, _MaskedSystem
+    from relu_convex.solvers.newton import _lipschitz
+    from relu_convex.solvers.newton_systems import _MaskedSystem
 
     X = np.random.default_rng(0).standard_normal((50, 4))
     assert _lipschitz(_MaskedSystem(X, np.zeros((50, 10)))) == 1.0

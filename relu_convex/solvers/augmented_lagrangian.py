@@ -42,7 +42,7 @@ outer iteration
 (within the time shares of :class:`_Refiner`: attempts after inner solves cut
 short at the cap come once their share allows twice the last one's time, and
 stop at it),
-:func:`relu_convex.solvers.polish.polish_relu`
+:func:`relu_convex.solvers.polish_relu.polish_relu`
 refines the point by Newton's method on its nonzero groups with their tight
 cone rows held at zero, exchanging rows and entering groups as an active-set
 method would (``exchange=True``, at most :data:`EXCHANGE_ROUNDS` refinements,
@@ -109,7 +109,7 @@ from ..duality import DualBound, relu_constraint_values, relu_multiplier_bound, 
 from ..operators import MaskedOperator
 from .array_parts import ArrayAugmentedPart
 from .options import Deadline, History, check_flag, check_run_options, check_tol
-from .polish import polish_relu
+from .polish_relu import polish_relu
 from .proximal import ArrayOps, Evaluation, Progress, extrapolate_products, fista, group_norm_sum, ops_for
 from .result import BestBound, SolveResult, cone_result, relative_gap
 
@@ -145,7 +145,7 @@ were: 10 iterations, 780 refinements and 801 iterations; 25, 760 and 1940; 50, 8
 and 3564; 100, 858 and 6177.
 """
 EXCHANGE_ROUNDS = 160
-"""Refinements of one polishing attempt (:func:`relu_convex.solvers.polish.polish_relu`, ``exchange=True``).
+"""Refinements of one polishing attempt (:func:`relu_convex.solvers.polish_relu.polish_relu`, ``exchange=True``).
 
 On the C-ReLU benchmark (n=1000, d=20, p=100) the attempt after 10929 iterations
 took 44 refinements (6.3 s) to settle its rows and groups; with 40 it failed and
@@ -731,7 +731,7 @@ def solve_al(
         Between outer iterations, Newton-refine on the active groups with their
         tight cone rows held at zero, exchanging rows and groups as an active-set
         method (default True; float64 NumPy problems only; see
-        :func:`relu_convex.solvers.polish.polish_relu`). A refined point is
+        :func:`relu_convex.solvers.polish_relu.polish_relu`). A refined point is
         returned only if it is feasible to ``feas_tol`` and certified to ``tol``
         (with the exchange's own cone multipliers, or else the exact NNLS ones).
         A warm start with ``multipliers0`` is refined after a first inner solve

@@ -72,7 +72,7 @@ from ..data import to_host
 from ..duality import DualBound, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayLeastSquaresPart
-from .newton import DEFAULT_MAX_SIZE, newton_step_work, refinement_setup_work, refinement_size
+from .newton_work import DEFAULT_MAX_SIZE, newton_step_work, refinement_setup_work, refinement_size
 from .options import Deadline, History, check_optional_flag, check_run_options
 from .polish import polish_grelu
 from .proximal import Evaluation, Progress, fista, group_norm_sum
@@ -134,7 +134,7 @@ class LeastSquaresPart:
 ITERATION_OVERHEAD = 1e6
 """Fixed work of one iteration (its few dozen array operations), in flop-equivalents of the products.
 
-With :data:`relu_convex.solvers.newton.NEWTON_RATE` and ``NEWTON_OVERHEAD`` it
+With :data:`relu_convex.solvers.newton_work.NEWTON_RATE` and ``NEWTON_OVERHEAD`` it
 makes the estimated work of iterations and Newton steps comparable on small
 problems, where these fixed costs dominate (measured on one core: 110-150 us an
 iteration at n=300, d=9, p=50, whose products are 270,000 flops).
@@ -159,7 +159,7 @@ or its tangent prediction), from which a refinement converges in 3 to 6 steps,
 and a growth round may follow; the share of a dozen iterations' work allows one step of the masked path
 (n=2000, d=21, 199 groups on ``validation/bench_paths.py --n 2000 --d 20
 --p 200``), after which the solve waited hundreds of iterations for the next attempt.
-The setup (:func:`~relu_convex.solvers.newton.refinement_setup_work`) is added to
+The setup (:func:`~relu_convex.solvers.newton_work.refinement_setup_work`) is added to
 the budget: on the dense path it is :math:`3n/m` steps' worth, and a budget of six
 steps without it allowed one or two steps at the middle of that path (16 to 69
 groups), whose points then took 54 to 151 iterations and a second attempt instead
@@ -369,10 +369,10 @@ def solve_fista(
     polish_size : int
         Largest refinement attempted, per output, as the order of the matrix a
         Newton step factors: :math:`\min(m, n)` with :math:`m` the active groups
-        times ``d`` (:func:`~relu_convex.solvers.newton.refinement_size`; when
+        times ``d`` (:func:`~relu_convex.solvers.newton_work.refinement_size`; when
         :math:`m > n` the masked path factors :math:`n \times n` and never forms
         the :math:`m \times m` Gram). Default
-        :data:`~relu_convex.solvers.newton.DEFAULT_MAX_SIZE` (2500). Refining takes about
+        :data:`~relu_convex.solvers.newton_work.DEFAULT_MAX_SIZE` (2500). Refining takes about
         a third of the work at most: an attempt waits until the work spent
         refining is at most half the work of the iterations, and starts no Newton
         step past that share or past :data:`ATTEMPT_WORK`, whichever is more (it

@@ -602,12 +602,12 @@ def _polish(op: MaskedOperator, st: _Structure, y: np.ndarray, lam: float, it: _
     dual slack :math:`(\hat z_{j,t} - \|\hat z_{j,u}\|)/\hat z_{j,t}`; a cone row as
     tight when its scaled multiplier :math:`z_{jk}\max_k\|x_k\|/\lambda` exceeds its
     scaled slack :math:`s_{jk}/(\max_k\|x_k\|\, t_j)`. The inactive groups are set to
-    zero and :func:`relu_convex.solvers.polish.polish_relu` solves the group lasso
+    zero and :func:`relu_convex.solvers.polish_relu.polish_relu` solves the group lasso
     restricted to the active groups with their tight rows held at zero. The refined
     point is kept when it is feasible to ``feas_tol`` and its certified gap (with the
     exact NNLS multipliers) is at most ``tol``; its bound is kept in any case.
     """
-    from .polish import polish_relu
+    from .polish_relu import polish_relu
 
     p = st.p
     t = np.maximum(it.s_soc[:, 0], 0.0)
