@@ -112,7 +112,8 @@ def test_al_with_refinement_matches_clarabel(seed, lam):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_relu_refinement_is_feasible_and_its_bound_valid(seed):
-    from relu_convex.solvers.augmented_lagrangian import _point_bound, solve_al
+    from relu_convex.solvers.al_polish import _point_bound
+    from relu_convex.solvers.augmented_lagrangian import solve_al
     from relu_convex.solvers.polish_relu import polish_relu
 
     problem = _relu_problem(seed, 1e-1)
@@ -136,7 +137,8 @@ def test_relu_refinement_is_feasible_and_its_bound_valid(seed):
 @pytest.mark.parametrize("lam", [1e-3, 1e-2])
 def test_relu_exchange_certifies_a_rough_point(seed, lam):
     """From a rough al point (gap 1e-2), exchanging tight rows and entering groups reaches the optimum."""
-    from relu_convex.solvers.augmented_lagrangian import _objective, _point_bound, solve_al
+    from relu_convex.solvers.al_polish import _objective, _point_bound
+    from relu_convex.solvers.augmented_lagrangian import solve_al
     from relu_convex.solvers.polish_relu import polish_relu
 
     problem = planted_problem(rc.ReLUProblem, 300, 6, 40, lam, bias=True, seed=seed)
@@ -254,7 +256,7 @@ def test_exchange_enters_the_most_violated_row_alone():
 
 
 def test_al_capped_attempts_wait_for_twice_the_last_ones_time():
-    from relu_convex.solvers.augmented_lagrangian import CAPPED_SHARE, MIN_ATTEMPT_TIME, _Refiner
+    from relu_convex.solvers.al_polish import CAPPED_SHARE, MIN_ATTEMPT_TIME, _Refiner
     from relu_convex.solvers.options import Deadline
 
     clock = Deadline(None)
@@ -331,7 +333,7 @@ def test_al_hands_back_certifying_multipliers_and_a_solution_restarts_certified(
 
 
 def test_al_warm_attempt_is_not_charged_to_the_polishing_share():
-    from relu_convex.solvers.augmented_lagrangian import POLISH_SHARE, _Refiner
+    from relu_convex.solvers.al_polish import POLISH_SHARE, _Refiner
     from relu_convex.solvers.options import Deadline
 
     clock = Deadline(None)

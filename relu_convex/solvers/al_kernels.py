@@ -1,6 +1,6 @@
 r"""Fused numba kernels for the iterations of the ``"al"`` solver (optional: needs numba).
 
-An iteration of :class:`~relu_convex.solvers.augmented_lagrangian.AugmentedPart`
+An iteration of :class:`~relu_convex.solvers.al_part.AugmentedPart`
 costs two BLAS products with the data, the cone values of shape (2, n, p)
 :math:`C = (S_i \odot X v_i, S_i \odot X w_i)_i` (:math:`S = 2D - 1`) and the
 gradient product :math:`X^\top H`, and about ten elementwise NumPy passes over
@@ -61,7 +61,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .augmented_lagrangian import AugmentedPart
+from .al_part import AugmentedPart
 from .proximal import ArrayOps, Evaluation, extrapolate_products, group_norm_sum, group_soft_threshold
 
 __all__ = [
@@ -512,12 +512,12 @@ class Momentum:
 
 
 class FusedAugmentedPart(AugmentedPart):
-    r""":class:`~relu_convex.solvers.augmented_lagrangian.AugmentedPart` with its elementwise work in fused numba kernels.
+    r""":class:`~relu_convex.solvers.al_part.AugmentedPart` with its elementwise work in fused numba kernels.
 
     Same math and point layout. Its products are the *raw* products
     :math:`U = (X v_i, X w_i)_i`, shape (2, n, p), whose signed entries
     :math:`S \odot U` (exact sign changes) are the cone values of
-    :class:`~relu_convex.solvers.augmented_lagrangian.AugmentedPart`
+    :class:`~relu_convex.solvers.al_part.AugmentedPart`
     (:meth:`cone_values`): the kernels form the cone values as they read, so no
     pass writes them. ``forward`` and ``evaluate`` make one pass over the
     (2, n, p) arrays besides the BLAS product; ``extrapolate`` returns a
@@ -533,7 +533,7 @@ class FusedAugmentedPart(AugmentedPart):
     Parameters
     ----------
     op, y, multipliers, rho
-        As for :class:`~relu_convex.solvers.augmented_lagrangian.AugmentedPart`.
+        As for :class:`~relu_convex.solvers.al_part.AugmentedPart`.
     """
 
     def __init__(self, op, y: np.ndarray, multipliers: np.ndarray, rho: float):

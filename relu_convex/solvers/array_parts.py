@@ -1,7 +1,7 @@
 r"""The smooth parts of ``"fista"`` and ``"al"`` for array-API libraries (PyTorch tensors, any device).
 
 These mirror :class:`relu_convex.solvers.fista.LeastSquaresPart` (C-GReLU)
-and :class:`relu_convex.solvers.augmented_lagrangian.AugmentedPart` (C-ReLU)
+and :class:`relu_convex.solvers.al_part.AugmentedPart` (C-ReLU)
 with the arithmetic of an :class:`~relu_convex.backend.ArrayAPIMaskedOperator`,
 so the products, gradients and proximal steps stay in the library and on the
 device of the problem's ``X`` (:attr:`relu_convex.GatedReLUProblem.array_data`).
@@ -73,7 +73,7 @@ class ArrayLeastSquaresPart:
 class ArrayAugmentedPart:
     r"""The smooth part of the C-ReLU augmented Lagrangian for one output, for any array-API library.
 
-    Same point layout and math as :class:`~relu_convex.solvers.augmented_lagrangian.AugmentedPart`:
+    Same point layout and math as :class:`~relu_convex.solvers.al_part.AugmentedPart`:
     ``x`` of shape (2p, d) (rows :math:`v_i`, then :math:`w_i`), products the
     cone values :math:`C` of shape (2, n, p).
 

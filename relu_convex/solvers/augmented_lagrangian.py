@@ -34,18 +34,18 @@ short at that cap change neither, since their violation says little
 about the penalty. Nothing needs tuning.
 
 Polishing. A warm start with multipliers that already certify it is returned
-with nothing iterated (:func:`_certified_start`; a certified solve hands back the
+with nothing iterated (:func:`~relu_convex.solvers.al_polish._certified_start`; a certified solve hands back the
 exchange's certifying multipliers, so a solution restarts certified). Otherwise
 polishing comes on a warm start with multipliers (once, after a first inner solve of
 at most :data:`WARM_ITERATIONS` iterations, outside the shares), and after each
 outer iteration
-(within the time shares of :class:`_Refiner`: attempts after inner solves cut
+(within the time shares of :class:`~relu_convex.solvers.al_polish._Refiner`: attempts after inner solves cut
 short at the cap come once their share allows twice the last one's time, and
 stop at it),
 :func:`relu_convex.solvers.polish_relu.polish_relu`
 refines the point by Newton's method on its nonzero groups with their tight
 cone rows held at zero, exchanging rows and entering groups as an active-set
-method would (``exchange=True``, at most :data:`EXCHANGE_ROUNDS` refinements,
+method would (``exchange=True``, at most :data:`~relu_convex.solvers.al_polish.EXCHANGE_ROUNDS` refinements,
 fewer when the exchange stalls or cycles); a settled exchange's own multipliers
 certify the point without NNLS over all patterns.
 The multiplier estimates of an augmented Lagrangian mark tight rows only
@@ -98,19 +98,17 @@ certificate are computed on the host as for NumPy data.
 
 from __future__ import annotations
 
-import time
-import weakref
-
 import numpy as np
 
-from ..cones import cone_violation, relative_violation
+from ..cones import relative_violation
 from ..data import to_host
-from ..duality import DualBound, relu_constraint_values, relu_multiplier_bound, scaled_dual_bound
+from ..duality import relu_constraint_values, scaled_dual_bound
 from ..operators import MaskedOperator
+from .al_part import AugmentedPart
+from .al_polish import _certified_start, _objective, _point_bound, _Refiner
 from .array_parts import ArrayAugmentedPart
 from .options import Deadline, History, check_flag, check_run_options, check_tol
-from .polish_relu import polish_relu
-from .proximal import ArrayOps, Evaluation, Progress, extrapolate_products, fista, group_norm_sum, ops_for
+from .proximal import ArrayOps, Progress, fista, ops_for
 from .result import BestBound, SolveResult, cone_result, relative_gap
 
 __all__ = ["AugmentedPart", "solve_al"]
@@ -120,18 +118,6 @@ _STALL_RATIO = 0.5  # an accurate inner solve must cut the violation by this fac
 _INNER_TOL0 = 1e-1  # first inner tolerance on the proximal-gradient residual, relative to lam
 _INNER_MAX = 500  # inner iterations between multiplier updates at most, while the cone violation exceeds feas_tol
 _INNER_MAX_FEASIBLE = 2000  # the same once it does not (see _inner_cap)
-MIN_ATTEMPT_TIME = 0.05
-"""Seconds an attempt after a capped inner solve may always take (:class:`_Refiner`); its first refinement runs in any case."""
-CAPPED_SHARE = 0.5
-"""Share of the iterating time that attempts after capped inner solves may take (:class:`_Refiner`).
-
-On the C-ReLU benchmark (n=1000, d=20, p=100, seeds 0-3, one core) with the
-doubling rule of :class:`_Refiner`: 10.8-17.5, 13.0, 11.8 and 11.8 s; 1.0 gave
-20.7, 6.3, 14.7 and 13.1 s; 0.1 without the doubling rule (attempts after every
-capped solve, cut at the share) 16.6, 25.8, 20.8 and 26.4 s.
-"""
-POLISH_SHARE = 0.5
-"""Share of the iterating time that polishing may take in all (:class:`_Refiner`)."""
 WARM_ITERATIONS = 25
 """Iterations on a warm start with multipliers before its polishing attempt (:func:`_solve_output`).
 
@@ -144,201 +130,6 @@ their point, and from those the path's refinements and iterations over seeds 0-3
 were: 10 iterations, 780 refinements and 801 iterations; 25, 760 and 1940; 50, 808
 and 3564; 100, 858 and 6177.
 """
-EXCHANGE_ROUNDS = 160
-"""Refinements of one polishing attempt (:func:`relu_convex.solvers.polish_relu.polish_relu`, ``exchange=True``).
-
-On the C-ReLU benchmark (n=1000, d=20, p=100) the attempt after 10929 iterations
-took 44 refinements (6.3 s) to settle its rows and groups; with 40 it failed and
-the next attempt, after 18591 iterations, succeeded (23.9 s in all against 19.1 s).
-Wandering exchanges end earlier, by the stall rule of ``polish_relu``. On
-``validation/bench_paths.py --model relu --solver al`` (seeds 0-3) the warm-start
-attempts that failed at 80 rounds were still converging: with 160 the four warm
-paths took 4047 iterations instead of 8252 (seed 1: 3.72 s against 4.17 s, seed 3:
-3.71 s against 4.06 s, `--repeat 2`), the cold ones the same 70960.
-"""
-
-
-class AugmentedPart:
-    r"""The smooth part of the augmented Lagrangian for one output, as a :class:`SmoothPart`.
-
-    The point is ``x`` of shape (2p, d): rows ``0..p-1`` are :math:`v_i`, rows
-    ``p..2p-1`` are :math:`w_i`. Its products are the cone values
-    :math:`C[0]_{:, i} = G_i v_i`, :math:`C[1]_{:, i} = G_i w_i`, shape (2, n, p);
-    the predictions follow as :math:`\sum_i D_i (C[0]_{:, i} - C[1]_{:, i})`
-    since :math:`D_i (2D_i - I) = D_i`.
-
-    The penalty terms are nonzero only where :math:`a - \rho c > 0`; one
-    comparison with :math:`a / \rho` (raised by a few roundings) finds a superset
-    of those entries, and the estimates, the penalty value and the Bregman term
-    are computed on it with the same roundings as on the full arrays.
-
-    Parameters
-    ----------
-    op : MaskedOperator
-    y : ndarray, shape (n,)
-    multipliers : ndarray, shape (2, n, p)
-        :math:`a_i` (column ``i`` of ``multipliers[0]``) and :math:`b_i`
-        (of ``multipliers[1]``), nonnegative; not modified while the part is
-        in use (a new part is built for new multipliers).
-    rho : float
-        Penalty parameter.
-    """
-
-    def __init__(self, op: MaskedOperator, y: np.ndarray, multipliers: np.ndarray, rho: float):
-        self.op = op
-        self.y = y
-        self.n, self.p, self.d = op.n, op.p, op.d
-        self.multipliers = multipliers
-        self.rho = float(rho)
-        dtype = op.dtype
-        self._inv_n = dtype.type(1.0 / op.n)
-        # masks and signs in the layout of the cone values (C order): the operator may
-        # hold them in Fortran order, and mixed layouts make every pass strided (~3x slower)
-        self._mask = np.ascontiguousarray(op.mask)
-        self._signs = np.ascontiguousarray(op.signs).ravel()
-        a = np.asarray(multipliers, dtype=dtype)
-        self._flat_multipliers = a.ravel()
-        # scratch arrays: fresh large temporaries in every call cost more (page
-        # faults, cold cache lines) than the passes over them
-        self._H = np.empty((2, op.n, op.p), dtype=dtype)
-        self._candidate_scratch(a)
-        # predictions of the latest cone values seen, as (weak reference, predictions)
-        self._known: list = []
-
-    def _candidate_scratch(self, a: np.ndarray) -> None:
-        """The candidate bar and the buffers of :meth:`evaluate` for the multipliers ``a``, shape (2, n, p)."""
-        dtype = a.dtype
-        # candidates for t = a - rho c > 0: c < bar. The bar exceeds a / rho by a few
-        # roundings, so every entry with fl(a - fl(rho c)) > 0 is a candidate
-        # (a superset: the estimates are computed exactly on it)
-        finfo = np.finfo(dtype)
-        bar = a / dtype.type(self.rho)
-        bar *= dtype.type(1.0 + 8.0 * finfo.eps)
-        bar += dtype.type(2.0 * finfo.tiny)
-        self._bar = np.where(a > 0, bar, dtype.type(0.0))
-        self._candidates = np.empty(a.shape, dtype=bool)
-        # the multiplier estimates of the last two evaluations (see ``evaluate``),
-        # zero off their supports, and those supports
-        self._estimates = np.zeros((2, a.size), dtype=dtype)
-        self._supports = [np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)]
-        self._turn = 0
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Cone values, shape (2, n, p)."""
-        C = np.matmul(self.op.X, x.reshape(2, self.p, self.d).transpose(0, 2, 1))
-        C *= self._signs.reshape(self.n, self.p)
-        return C
-
-    def predictions(self, C: np.ndarray) -> np.ndarray:
-        """:math:`\\sum_i D_i X (v_i - w_i)` from the cone values, shape (n,)."""
-        return np.einsum("np,np->n", C[0], self._mask) - np.einsum("np,np->n", C[1], self._mask)
-
-    def extrapolate(self, C: np.ndarray, C_prev: np.ndarray, beta: float) -> np.ndarray:
-        """Cone values of the momentum point, :math:`C + \\beta (C - C_{prev})`.
-
-        Their predictions follow by the same formula from those of ``C`` and
-        ``C_prev`` when known, saving a masked pass in :meth:`evaluate`.
-        """
-        Cz = extrapolate_products(C, C_prev, beta)
-        pred, pred_prev = self._recall(C), self._recall(C_prev)
-        if pred is not None and pred_prev is not None:
-            self._remember(Cz, pred + beta * (pred - pred_prev))
-        return Cz
-
-    def _recall(self, C: np.ndarray) -> np.ndarray | None:
-        for ref, pred in self._known:
-            if ref() is C:
-                return pred
-        return None
-
-    def _remember(self, C: np.ndarray, pred: np.ndarray) -> None:
-        self._known = [*self._known[-3:], (weakref.ref(C), pred)]
-
-    def _predictions(self, C: np.ndarray) -> np.ndarray:
-        """:meth:`predictions`, recalled when known (the engine never modifies products it was given)."""
-        pred = self._recall(C)
-        if pred is None:
-            pred = self.predictions(C)
-            self._remember(C, pred)
-        return pred
-
-    def _candidates_of(self, C: np.ndarray) -> np.ndarray:
-        """Flat indices of the entries of ``C`` where :math:`a - \\rho c` may be positive (sorted)."""
-        np.less(C, self._bar, out=self._candidates)
-        return np.flatnonzero(self._candidates)
-
-    def _arguments(self, C: np.ndarray, index: np.ndarray) -> np.ndarray:
-        """:math:`t = a - \\rho c` at the flat ``index``, rounded as ``C * -rho + a``."""
-        t = np.take(C.reshape(-1), index)
-        t *= -self.rho
-        t += np.take(self._flat_multipliers, index)
-        return t
-
-    def evaluate(self, C: np.ndarray) -> Evaluation:
-        """Value and gradient; ``aux`` is ``(residual, multiplier estimates, support)``.
-
-        The estimates :math:`q = (a - \\rho c)_+` are positive only where
-        :math:`c < a / \\rho`, a small share of the entries near a solution: they
-        are computed on those candidates only (``support``, flat indices) and
-        kept in one of two zeroed buffers of the part, taken in turn, so an
-        evaluation's ``aux`` stays valid until the second evaluation after it
-        (the engine needs only the latest one).
-        """
-        r = self._predictions(C) - self.y
-        support = self._candidates_of(C)
-        values = self._arguments(C, support)
-        np.maximum(values, 0.0, out=values)  # (a - rho G v)_+, the multiplier estimates
-        turn = self._turn
-        self._turn ^= 1
-        q = self._estimates[turn]
-        q[self._supports[turn]] = 0.0
-        q[support] = values
-        self._supports[turn] = support
-        r64 = r.astype(np.float64, copy=False)
-        value = 0.5 * float(np.vdot(r64, r64)) / self.n + 0.5 * float(np.vdot(values, values)) / self.rho
-        # gradient: -X^T (S_i q_i - D_i r / n) for v, -X^T (S_i q_i + D_i r / n) for w
-        # (negated on the small (2, d, p) product rather than on the (2, n, p) factor)
-        H = self._H
-        np.multiply(self._mask, (r * -self._inv_n)[:, None], out=H[0])
-        np.negative(H[0], out=H[1])
-        flat = H.reshape(-1)
-        flat[support] += values * np.take(self._signs, support, mode="wrap")  # the signs of both halves
-        G = np.matmul(self.op.X.T, H)
-        np.negative(G, out=G)
-        grad = G.transpose(0, 2, 1).reshape(2 * self.p, self.d)
-        return Evaluation(value, grad, C, (r, q.reshape(2, self.n, self.p), support))
-
-    def bregman(self, at: Evaluation, C: np.ndarray) -> float:
-        r"""Exact :math:`f(x) - f(z) - \langle\nabla f(z), x - z\rangle`, as a sum of nonnegative terms.
-
-        Loss part :math:`\|\Delta\hat y\|^2/(2n)`; penalty part, per entry with
-        :math:`t = a - \rho c`, :math:`q = t_+`:
-        :math:`((q - q_z)^2 + 2 q_z (q - t))/(2\rho)` (no cancellation), summed
-        over the entries where :math:`q` or :math:`q_z` may be positive (the
-        others contribute zero).
-        """
-        r_z, q_z, support_z = at.aux
-        dpred = (self._predictions(C) - self.y - r_z).astype(np.float64, copy=False)
-        np.less(C, self._bar, out=self._candidates)
-        self._candidates.reshape(-1)[support_z] = True
-        index = np.flatnonzero(self._candidates)
-        t = self._arguments(C, index)
-        q = np.maximum(t, 0.0)
-        qz = np.take(q_z.reshape(-1), index)
-        neg = np.subtract(q, t, out=t)  # (-t)_+
-        cross = float(np.vdot(qz, neg))
-        q -= qz
-        pen = float(np.vdot(q, q)) + 2.0 * cross
-        return 0.5 * float(np.vdot(dpred, dpred)) / self.n + 0.5 * pen / self.rho
-
-    def constraint_values(self, at: Evaluation) -> np.ndarray:
-        """Valid C-ReLU dual constraint values at :math:`\\theta = -r/n` with the multipliers of ``at``."""
-        norms = np.linalg.norm(at.grad, axis=-1)
-        return np.maximum(norms[: self.p], norms[self.p :])
-
-    def lower_bound(self, at: Evaluation, lam: float) -> DualBound:
-        """Certified lower bound from the evaluation ``at`` (any point, any nonnegative multipliers)."""
-        return scaled_dual_bound(self.y, -at.aux[0] * self._inv_n, self.constraint_values(at), lam)
 
 
 class _Output:
@@ -469,7 +260,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
     ``op`` is the host (NumPy) operator and ``y`` the host targets;
     ``make_part(y, multipliers, rho)`` builds the smooth part (default: the
     NumPy :class:`AugmentedPart` on ``op``; an :class:`ArrayAugmentedPart` for
-    tensors, ``run`` then holds tensors). ``polish`` is a :class:`_Refiner` or None.
+    tensors, ``run`` then holds tensors). ``polish`` is a :class:`~relu_convex.solvers.al_polish._Refiner` or None.
     """
     if make_part is None:
         make_part = lambda y, m, rho: AugmentedPart(op, y, m, rho)  # noqa: E731
@@ -545,135 +336,6 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
     else:
         run.reason = "time_limit" if clock.passed() else "max_iter"
     return run
-
-
-class _Refiner:
-    """Active-set Newton refinement between outer iterations (NumPy float64 problems).
-
-    Attempts come on a warm start with multipliers (after its first inner solve), after an
-    outer iteration whose inner solve met its tolerance, and after one cut short at
-    the inner cap; each within a share of the time spent iterating. All polishing
-    takes at most :data:`POLISH_SHARE` of it; attempts after capped solves, whose
-    points are often still far from the optimum (where an exchange fails, after up
-    to seconds of rounds on the benchmark instance), take at most
-    :data:`CAPPED_SHARE` of it in all and stop starting rounds once they would take
-    more (or :data:`MIN_ATTEMPT_TIME`, whichever is longer). Such an attempt starts
-    only once its share allows twice the time the last one took (at least
-    :data:`MIN_ATTEMPT_TIME`): an exchange that settles needs 30 to 150 rounds, and
-    attempts cut after a few rounds each, one after every capped solve, never
-    settled (the time they take doubles, so all of them take at most about twice
-    the last). Capped solves are the
-    rule on some problems (the penalty is then never raised, and only exchange
-    finishes them), so they cannot be skipped.
-    A refined point replaces the iterate only when it is feasible to ``feas_tol``
-    and certified to ``tol``, by the exchange's own multipliers or else the exact
-    (NNLS) ones; its bound is kept in any case (every bound is valid).
-
-    The attempt on a warm start (``warm=True``) is made once, after the first
-    inner solve (:data:`WARM_ITERATIONS`), and is not charged to the shares:
-    charged, a failed one held back
-    the attempts that end the solve from a cold start. On
-    ``validation/bench_paths.py --model relu --solver al`` the warm attempt at
-    lam = 0.044 failed after 0.29 s, the next attempt waited for 0.58 s of
-    iterating, and the point took 5592 iterations and 1.5 s against 400
-    iterations and 0.23 s cold.
-    """
-
-    def __init__(self, max_size: int):
-        self.max_size, self.time, self.capped_time, self.warm_time, self.attempts = max_size, 0.0, 0.0, 0.0, 0
-        self.last_capped = 0.0  # seconds the latest attempt after a capped solve took
-
-    def _iterating(self, clock: Deadline) -> float:
-        """Seconds of the solve not spent polishing."""
-        return clock.elapsed() - self.time
-
-    def ready(self, clock: Deadline, capped: bool = False) -> bool:
-        iterating = self._iterating(clock)
-        if capped and CAPPED_SHARE * iterating - self.capped_time < max(MIN_ATTEMPT_TIME, 2.0 * self.last_capped):
-            return False
-        return self.time - self.warm_time <= POLISH_SHARE * iterating
-
-    def attempt(self, op, y, lam, run: _OutputRun, clock: Deadline, tol: float, feas_tol: float,
-                capped: bool = False, warm: bool = False) -> bool:
-        started = clock.elapsed()
-        self.attempts += 1
-        deadline = clock.at
-        if capped:
-            share = max(CAPPED_SHARE * self._iterating(clock) - self.capped_time, MIN_ATTEMPT_TIME)
-            cut = time.perf_counter() + share
-            deadline = cut if deadline is None else min(cut, deadline)
-        try:
-            stats = {}
-            out = polish_relu(op, y, lam, run.x, run.multipliers, max_size=self.max_size, exchange=True,
-                              rounds=EXCHANGE_ROUNDS, deadline=deadline, stats=stats)
-            if out is None:
-                return False
-            refined, violation = out
-            if "multipliers" not in stats:
-                return False  # the exchange did not settle: the point is not the restricted optimum
-            theta = _dual_point(op, y, refined)
-            objective = _objective(op, y, lam, refined, theta)
-            # the exchange's own multipliers, exact at a settled point: no NNLS over all patterns
-            certifying = stats["multipliers"]
-            bound = _point_bound(op, y, lam, refined, certifying, nnls=False, theta=theta)
-            if relative_gap(objective, bound.value) > tol:
-                certifying = None
-                bound = _point_bound(op, y, lam, refined, run.multipliers, nnls=True, theta=theta)
-            run.consider(bound)
-            if violation <= feas_tol and relative_gap(objective, bound.value) <= tol:
-                # the loop ends here: no products of the refined point are needed; the multipliers
-                # handed back are those that certify it (a warm start from it is certified as it is)
-                run.x, run.products, run.done, run.reason = refined.astype(op.dtype), None, True, "converged"
-                if certifying is not None:
-                    run.multipliers = certifying
-                return True
-            return False
-        finally:
-            spent = clock.elapsed() - started
-            self.time += spent
-            if capped:
-                self.capped_time += spent
-                self.last_capped = spent
-            if warm:
-                self.warm_time += spent
-
-
-def _certified_start(op: MaskedOperator, y: np.ndarray, lam: float, run: _OutputRun, tol: float, feas_tol: float,
-                     row_scale: float, target_scale: float) -> bool:
-    """Whether a warm start (NumPy float64) is feasible to ``feas_tol`` and certified to ``tol`` by its own multipliers.
-
-    Then ``run`` is marked done with nothing iterated: a solution handed back with its
-    ``info["multipliers"]`` (the same problem solved again, an estimator refitted) costs
-    one product and one bound, instead of a first inner solve and a polishing attempt
-    (66 iterations and 0.16 s on a problem with n = 300, p = 50, against 1.8 ms). Its
-    bound is kept in any case.
-    """
-    x = np.asarray(run.x, dtype=np.float64)
-    violation = cone_violation(op.cone(x.reshape(2, op.p, -1)), x, row_scale, target_scale)
-    theta = _dual_point(op, y, x)
-    bound = _point_bound(op, y, lam, x, run.multipliers, nnls=False, theta=theta)
-    run.consider(bound)
-    if violation > feas_tol or relative_gap(_objective(op, y, lam, x, theta), bound.value) > tol:
-        return False
-    run.done, run.reason = True, "converged"
-    return True
-
-
-def _dual_point(op: MaskedOperator, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """:math:`\\theta = (y - \\hat y)/n` at the point ``x`` (2p, d), in the operator's dtype (one forward product)."""
-    p = op.p
-    x = np.asarray(x, dtype=op.dtype)
-    return (np.asarray(y, dtype=op.dtype) - op.forward(x[:p] - x[p:])) / op.n
-
-
-def _point_bound(op: MaskedOperator, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.ndarray,
-                 nnls: bool, theta: np.ndarray | None = None) -> DualBound:
-    """The bound at :math:`\\theta = (y - \\hat y)/n` with the AL multipliers (and, if asked, the NNLS ones).
-
-    ``theta``: that of ``x`` (:func:`_dual_point`) when already computed.
-    """
-    theta = _dual_point(op, y, x) if theta is None else theta
-    return relu_multiplier_bound(op, y, theta, (multipliers[0], multipliers[1]), lam, nnls=nnls)
 
 
 def solve_al(
@@ -863,16 +525,6 @@ def solve_al(
             "kernels": "array" if data is not None else ("numpy" if numpy_part is AugmentedPart else "numba"),
         },
     )
-
-
-def _objective(op: MaskedOperator, y: np.ndarray, lam: float, x: np.ndarray, theta: np.ndarray | None = None) -> float:
-    """The C-ReLU objective at ``x`` (2p, d); from its :func:`_dual_point` ``theta`` when given (no product)."""
-    if theta is not None:
-        t = np.asarray(theta, dtype=np.float64)
-        return 0.5 * op.n * float(np.vdot(t, t)) + lam * group_norm_sum(x)
-    p = op.p
-    r = (op.forward(x[:p] - x[p:]) - y).astype(np.float64, copy=False)
-    return 0.5 * float(np.vdot(r, r)) / op.n + lam * group_norm_sum(x)
 
 
 def _split(x: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
