@@ -86,7 +86,7 @@ def check_model(model) -> str:
 
 LARGE_PROBLEM_SOLVER: dict[str, str] = {"relu": "al", "gated": "fista"}
 """The default instead of ``"ipm"`` for a problem whose Newton systems would not fit
-(:func:`relu_convex.solvers.interior_point_relu.fits_in_memory`), and for a C-GReLU
+(:func:`relu_convex.solvers.ipm_system.fits_in_memory`), and for a C-GReLU
 problem whose :func:`ipm_work_ratio` exceeds :data:`GATED_IPM_MAX_RATIO`: the
 first-order solver of the model, whose memory and work per iteration are linear in the
 number of samples."""
@@ -127,7 +127,7 @@ def ipm_work_ratio(n: int, d: int, p: int) -> float:
     to factor), else the :math:`m \times m` normal matrix (:math:`n m^2 + m^3/3`);
     ``d`` counts at most ``n`` (ipm's row-space reduction).
     """
-    from .solvers.interior_point_relu import woodbury_form
+    from .solvers.ipm_system import woodbury_form
 
     d = min(d, n)
     m = p * d
@@ -152,7 +152,7 @@ def default_solver(model: str, solver: str | None = None, *, free_terms: bool = 
         return solver
     name = FREE_TERMS_SOLVER if free_terms else (PATH_SOLVER if path else DEFAULT_SOLVER)[model]
     if name == "ipm" and shape is not None:
-        from .solvers.interior_point_relu import fits_in_memory
+        from .solvers.ipm_system import fits_in_memory
 
         too_slow = model == "gated" and ipm_work_ratio(*shape) > GATED_IPM_MAX_RATIO
         if too_slow or not fits_in_memory(*shape, MODELS[model].program):
