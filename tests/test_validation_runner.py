@@ -54,6 +54,17 @@ def test_a_disagreeing_solver_fails_its_objective_check():
     assert ecos["checks"]["objective"] is False and not ecos["passed"] and not rec["passed"]
 
 
+def test_an_objective_failure_against_an_unconverged_reference_says_so():
+    rec = run_problem(ProblemSpec("gallery:gated-tiny", 5e-2, "C-GReLU", "exact"), small_config(rtol=0.0, baselines=()))
+    plain = format_table([rec])
+    assert "FAIL: objective" in plain and "reference)" not in plain  # the reference converged: a plain objective failure
+    rec["methods"][0]["status"] = "inaccurate"  # as when Clarabel stops short of its tolerance
+    rec["methods"][0]["checks"]["status"] = False
+    table = format_table([rec])
+    assert "FAIL: objective (vs inaccurate reference)" in table  # the other solver's row
+    assert "clarabel" in table and "FAIL: status" in table  # the reference's own row keeps its verdict
+
+
 def test_a_broken_problem_becomes_an_error_record(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not an archive")

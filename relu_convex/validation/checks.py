@@ -18,7 +18,10 @@ solver that applies to the program is then run and checked:
 ``stored`` (gallery only)
     the reference objective matches the stored optimum within ``stored_rtol`` (1e-6).
 
-The reference itself must report ``optimal``.
+The reference itself must report ``optimal``. When it does not, the problem fails on
+the reference's status, and the table shows the other solvers' objective failures as
+``objective (vs inaccurate reference)`` (or the reference's other status): they were
+measured against an unconverged point, and their own certificates say more.
 
 A problem passes when every check of every solver passes. A solver that is not available (MOSEK without a license) is recorded as
 ``skipped`` with the reason and is not a failure. On C-ReLU problems the
