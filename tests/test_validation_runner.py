@@ -54,7 +54,7 @@ def test_a_disagreeing_solver_fails_its_objective_check():
     assert ecos["checks"]["objective"] is False and not ecos["passed"] and not rec["passed"]
 
 
-def test_an_objective_failure_against_an_unconverged_reference_says_so():
+def test_an_objective_failure_against_an_unconverged_reference_says_so(tmp_path):
     rec = run_problem(ProblemSpec("gallery:gated-tiny", 5e-2, "C-GReLU", "exact"), small_config(rtol=0.0, baselines=()))
     plain = format_table([rec])
     assert "FAIL: objective" in plain and "reference)" not in plain  # the reference converged: a plain objective failure
@@ -63,6 +63,8 @@ def test_an_objective_failure_against_an_unconverged_reference_says_so():
     table = format_table([rec])
     assert "FAIL: objective (vs inaccurate reference)" in table  # the other solver's row
     assert "clarabel" in table and "FAIL: status" in table  # the reference's own row keeps its verdict
+    write_report(tmp_path, [rec], total=1, complete=True, config=small_config(rtol=0.0, baselines=()).to_dict())
+    assert "ecos: objective (vs inaccurate reference)" in (tmp_path / "report.md").read_text()  # and the failure list
 
 
 def test_a_broken_problem_becomes_an_error_record(tmp_path):
