@@ -41,9 +41,10 @@ Vector outputs (:math:`w_2` of shape (m, c)): the constraint becomes
 :math:`\big(\sum_k c_k^2\big)^{1/2}` with :math:`c_k` the single-output values;
 valid, but not tight for c > 1.
 
-Output offset (an unpenalized scalar per output added to the predictions):
-the dual gains :math:`1^\top \theta = 0`, so the residual is centered before
-scaling; the bound then holds for every network with every offset.
+Output offset (an unpenalized scalar per output added to the predictions; a
+network's own ``offset`` unless the ``offset`` argument replaces it): the dual
+gains :math:`1^\top \theta = 0`, so the residual is centered before scaling;
+the bound then holds for every network with every offset.
 """
 
 from __future__ import annotations
@@ -197,23 +198,25 @@ def _exact_patterns(X: np.ndarray, max_patterns: int) -> np.ndarray:
     return enumerate_patterns(X, max_patterns=max_patterns)
 
 
-def _network_layers(network, d: int) -> tuple[np.ndarray, np.ndarray]:
+def _network_layers(network, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Return ``(W1, w2, offset)`` of a network or a pair (``offset`` None for a pair or no offset)."""
     if isinstance(network, GatedReLUNetwork):
         raise TypeError(
             "network: a GatedReLUNetwork is not a ReLU network; certify its convex weights with GatedReLUProblem.certificate"
         )
     if isinstance(network, ReLUNetwork):
-        W1, w2 = network.W1, network.w2
+        W1, w2, own = network.W1, network.w2, network.offset
     elif isinstance(network, (tuple, list)) and len(network) == 2:
         net = ReLUNetwork(*network)
-        W1, w2 = net.W1, net.w2
+        W1, w2, own = net.W1, net.w2, None
     else:
         raise TypeError(f"network must be a ReLUNetwork or a pair (W1, w2) of arrays, got {type(network).__name__}")
     if W1.shape[1] != d:
         raise ValueError(
             f"network: W1 has {W1.shape[1]} columns but X has d = {d}; add the bias column to X (add_bias) if W1 has one"
         )
-    return np.asarray(W1, dtype=np.float64), np.asarray(w2, dtype=np.float64)
+    own = None if own is None else np.asarray(own, dtype=np.float64)
+    return np.asarray(W1, dtype=np.float64), np.asarray(w2, dtype=np.float64), own
 
 
 def _pattern_set(X, W1, patterns, max_patterns, seed, include_network_patterns) -> tuple[np.ndarray, bool, str]:
@@ -276,7 +279,11 @@ def certify_network(
     network : ReLUNetwork or pair (W1, w2)
         ``W1`` of shape (m, d), ``w2`` of shape (m,) or (m, c). A hidden bias
         is a column of ``X`` (:func:`relu_convex.add_bias`) and the matching
-        column of ``W1``; it is penalized like every weight.
+        column of ``W1``; it is penalized like every weight. A
+        :class:`~relu_convex.networks.ReLUNetwork` with an ``offset`` (e.g. from
+        :func:`relu_convex.interop.network_from_torch` with an output bias, or
+        ``to_network`` of a problem with ``offset=True``) is certified with that
+        offset; a pair has none.
     X : array_like, shape (n, d)
     y : array_like, shape (n,) or (n, c)
     lam : float
@@ -287,8 +294,12 @@ def certify_network(
         many sampled gates. An array: that set. Bounds over sampled or given
         sets are relative to the set.
     offset : float or array of shape (c,), optional
-        The network's output offset (added to every prediction, not
-        penalized). The bound then covers every offset.
+        The output offset (added to every prediction, not penalized). ``None``
+        (default) means the network's own ``offset`` (no offset for a pair or a
+        network without one); a value replaces the network's own. With an
+        offset the objective is that of the network plus the offset, and the
+        bound covers every network with every offset;
+        ``objective_kind`` says which offset was used.
     max_patterns : int
         Limit on the exact set.
     seed : int
@@ -320,21 +331,27 @@ def certify_network(
     n, d = X.shape
     y = check_y(y, n, dtype=np.float64)
     lam = check_lam(lam)
-    W1, w2 = _network_layers(network, d)
+    W1, w2, own_offset = _network_layers(network, d)
     rounds = _refine_rounds(refine)
     if (w2.ndim == 1) != (y.ndim == 1) or (y.ndim == 2 and y.shape[1] != w2.shape[1]):
         expected = (n,) if w2.ndim == 1 else (n, w2.shape[1])
         raise ValueError(f"y must have shape {expected} to match the network's outputs, got {y.shape}")
     c = 1 if y.ndim == 1 else y.shape[1]
-    if offset is None:
-        off = np.zeros(c)
-        kind = "1/(2n)||f(X) - y||^2 + lam/2 (||W1||_F^2 + ||w2||^2)"
+    if offset is None and own_offset is None:
+        off = None
+        kind = "1/(2n)||f(X) - y||^2 + lam/2 (||W1||_F^2 + ||w2||^2), f(X) = (X W1^T)_+ w2, no output offset"
     else:
-        off = np.asarray(offset, dtype=np.float64).reshape(-1)
+        source = "the network's offset" if offset is None else "offset argument"
+        given = own_offset if offset is None else offset
+        off = np.asarray(given, dtype=np.float64).reshape(-1)
         if off.size != c or not np.all(np.isfinite(off)):
-            raise ValueError(f"offset must be a finite number (or {c} numbers, one per output), got {offset!r}")
-        kind = "1/(2n)||f(X) + b2 - y||^2 + lam/2 (||W1||_F^2 + ||w2||^2), output offset b2 unpenalized"
-    shift = off[0] if y.ndim == 1 else off
+            raise ValueError(f"offset must be a finite number (or {c} numbers, one per output), got {given!r}")
+        values = f"{off[0]:.12g}" if c == 1 else "[" + ", ".join(f"{v:.12g}" for v in off) + "]"
+        kind = (
+            "1/(2n)||f(X) - y||^2 + lam/2 (||W1||_F^2 + ||w2||^2), f(X) = (X W1^T)_+ w2 + b, "
+            f"output offset b = {values} ({source}), unpenalized"
+        )
+    shift = 0.0 if off is None else (off[0] if y.ndim == 1 else off)
     net = ReLUNetwork(W1, w2)
     objective = _objective(net, X, y, shift, lam)
     masks, rigorous, how = _pattern_set(X, W1, patterns, max_patterns, seed, include_network_patterns)
@@ -342,7 +359,7 @@ def certify_network(
 
     def bound(pred):
         T = ((y - pred - shift) / n).reshape(n, c)
-        if offset is not None:
+        if off is not None:
             T = T - T.mean(axis=0)  # the dual of a free offset needs 1^T theta = 0
         maxima = [relu_constraint_max(op, T[:, k]) for k in range(c)]
         value, t, ratio = _joint_bound(y.reshape(n, c), T, np.array([m.value for m in maxima]), lam)

@@ -208,3 +208,65 @@ def test_report_json():
     assert data["kind"] == "NetworkCertificate" and data["rigorous"] is True
     assert data["lower_bound"] == pytest.approx(cert.lower_bound) and "dual" not in data
     assert "rigorous: over networks of any width" in str(cert)
+
+
+def test_network_offset_is_certified_with_the_network():
+    X, y, cells = line_data(2, n=12)
+    y = y + 3.0
+    lam = 0.01
+    W1 = np.random.default_rng(0).standard_normal((4, 2))
+    w2 = np.array([0.5, -0.4, 0.3, 0.2])
+    net = rc.ReLUNetwork(W1, w2, offset=3.0)
+    cert = rc.certify_network(net, X, y, lam)  # offset=None: the network's own offset
+    assert cert.objective == pytest.approx(net.objective(X, y, lam), rel=1e-12)
+    assert "b = 3 (the network's offset), unpenalized" in cert.objective_kind
+    explicit = rc.certify_network(rc.ReLUNetwork(W1, w2), X, y, lam, offset=3.0)
+    assert explicit.objective == cert.objective and explicit.lower_bound == cert.lower_bound
+    assert "(offset argument)" in explicit.objective_kind
+    # the bound covers every network with every offset: below the exact optimum with a free offset
+    optimum = rc.ReLUProblem(X, y, cells, lam, offset=True).solve(solver="clarabel", tol=TOL).objective
+    assert cert.lower_bound <= optimum + slack(optimum)
+    # an explicit offset replaces the network's own
+    replaced = rc.certify_network(net, X, y, lam, offset=0.0)
+    assert replaced.objective == pytest.approx(rc.ReLUNetwork(W1, w2).objective(X, y, lam), rel=1e-12)
+    assert "b = 0 (offset argument)" in replaced.objective_kind
+    # a pair has no offset, as before: the objective of the network without one
+    pair = rc.certify_network((W1, w2), X, y, lam)
+    assert pair.objective == pytest.approx(rc.ReLUNetwork(W1, w2).objective(X, y, lam), rel=1e-12)
+    assert "no output offset" in pair.objective_kind
+    plain = rc.ReLUProblem(X, y, cells, lam).solve(solver="clarabel", tol=TOL).objective
+    assert pair.lower_bound <= plain + slack(plain)
+
+
+def test_offset_problem_network_certifies_tightly():
+    X, y, cells = line_data(4, n=12)
+    y = y - 2.0
+    lam = 0.01
+    problem = rc.ReLUProblem(X, y, cells, lam, offset=True)
+    result = problem.solve(solver="clarabel", tol=TOL)
+    net = problem.to_network(result.weights)
+    assert net.offset is not None and abs(float(net.offset)) > 1.0
+    cert = rc.certify_network(net, X, y, lam)
+    assert cert.objective == pytest.approx(result.objective, rel=1e-7)
+    assert cert.lower_bound <= result.objective + slack(result.objective)
+    assert cert.relative_gap <= 1e-6
+
+
+def test_torch_network_with_output_bias_keeps_it():
+    torch = pytest.importorskip("torch")
+    from relu_convex.interop import network_from_torch
+
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((20, 2))
+    y = np.maximum(Z[:, 0], 0) + 3.0
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1)).double()
+    with torch.no_grad():
+        module[2].bias.fill_(3.0)
+    net = network_from_torch(module)
+    X, lam = rc.add_bias(Z), 1e-2
+    cert = rc.certify_network(net, X, y, lam)
+    with torch.no_grad():
+        out = module(torch.as_tensor(Z))[:, 0].numpy()
+    assert cert.objective == pytest.approx(np.sum((out - y) ** 2) / (2 * len(y)) + lam * net.penalty(), rel=1e-12)
+    assert cert.lower_bound <= cert.objective
