@@ -43,6 +43,8 @@ __all__ = [
     "relu_network_from_weights",
     "gated_network_from_weights",
     "realizing_gate",
+    "network_from_arrays",
+    "NETWORK_FILE_ARRAYS",
 ]
 
 
@@ -156,20 +158,41 @@ class ReLUNetwork:
         return arrays
 
     def save(self, path) -> None:
-        """Write ``W1``, ``w2`` (and ``offset`` when present) to a ``.npz`` file."""
+        """Write the network to a ``.npz`` file in the format of :func:`network_from_arrays`.
+
+        The file holds ``W1`` and ``w2``, ``offset`` when the network has one, and
+        ``gates`` for a :class:`GatedReLUNetwork`. :meth:`load`, ``relu-convex
+        solve --save-network`` and ``relu-convex certify --network`` use the same
+        format.
+        """
         np.savez(Path(path), **self._arrays())
 
     @classmethod
     def load(cls, path) -> ReLUNetwork:
-        """Read a network from a ``.npz`` file with arrays ``W1`` and ``w2`` (no pickles)."""
-        with np.load(Path(path), allow_pickle=False) as z:
-            missing = [k for k in ("W1", "w2") if k not in z.files]
-            if missing:
-                raise ValueError(f"network file {path} must hold arrays W1 and w2; missing {', '.join(missing)}")
-            offset = z["offset"] if "offset" in z.files else None
-            if "gates" in z.files and issubclass(cls, GatedReLUNetwork):
-                return cls(z["gates"], z["W1"], z["w2"], offset=offset)
-            return cls(z["W1"], z["w2"], offset=offset)
+        """Read a network from a ``.npz`` file (the format of :func:`network_from_arrays`; no pickles).
+
+        Returns
+        -------
+        ReLUNetwork or GatedReLUNetwork
+            A :class:`GatedReLUNetwork` when the file holds ``gates`` (also from
+            ``ReLUNetwork.load``: the gates are never dropped), else a
+            :class:`ReLUNetwork`.
+
+        Raises
+        ------
+        ValueError
+            The file is not a network file (see :func:`network_from_arrays`), or
+            ``GatedReLUNetwork.load`` reads a file without ``gates``.
+        """
+        try:
+            with np.load(Path(path), allow_pickle=False) as z:
+                arrays = {k: np.asarray(z[k]) for k in z.files}
+        except ValueError as exc:  # object arrays: they would need unpickling
+            raise ValueError(f"network file {path}: cannot read it as a .npz archive without pickles ({exc})") from None
+        net = network_from_arrays(arrays, name=f"network file {path}")
+        if issubclass(cls, GatedReLUNetwork) and not isinstance(net, GatedReLUNetwork):
+            raise ValueError(f"network file {path} holds no gates: it is a ReLU network (read it with ReLUNetwork.load)")
+        return net
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(width={self.width}, d={self.W1.shape[1]}, outputs={1 if self.w2.ndim == 1 else self.w2.shape[1]})"
@@ -198,8 +221,88 @@ class GatedReLUNetwork(ReLUNetwork):
         X = self._check_X(X)
         return (X @ self.gates >= 0) * (X @ self.W1.T)
 
-    def save(self, path) -> None:
-        np.savez(Path(path), gates=self.gates, **self._arrays())
+    def _arrays(self) -> dict:
+        return {**super()._arrays(), "gates": self.gates}
+
+
+#: The arrays a network file may hold: ``W1`` and ``w2`` (required), then the optional ones.
+NETWORK_FILE_ARRAYS = ("W1", "w2", "b1", "offset", "b2", "gates")
+
+
+def network_from_arrays(arrays, name: str = "network") -> ReLUNetwork:
+    r"""Build a network from the arrays of a network file.
+
+    One format (a ``.npz`` archive, read without pickles) is written by
+    :meth:`ReLUNetwork.save` and ``relu-convex solve --save-network`` and read by
+    :meth:`ReLUNetwork.load` and ``relu-convex certify --network``:
+
+    ``W1``, shape (m, d)
+        Hidden weights, one row per neuron. A hidden bias is its last column
+        (the network takes :func:`relu_convex.add_bias` ``(X)``).
+    ``w2``, shape (m,) or (m, c)
+        Output weights.
+    ``b1``, shape (m,), optional
+        Hidden biases given apart from ``W1``; they become its last column, so
+        the network is the same as with a ``W1`` of d + 1 columns.
+    ``offset``, scalar or shape (c,), optional
+        The output offset, added to every prediction and never penalized.
+        ``b2`` is read as the same array (its earlier name); a file holds at
+        most one of the two.
+    ``gates``, shape (d, m), optional
+        Gate vectors, one column per neuron: the file holds a
+        :class:`GatedReLUNetwork`. ``d`` counts the columns of ``W1`` after
+        ``b1`` is appended.
+
+    Parameters
+    ----------
+    arrays : mapping of str to array_like
+        The file's arrays by name.
+    name : str
+        Names the source in error messages.
+
+    Returns
+    -------
+    ReLUNetwork or GatedReLUNetwork
+
+    Raises
+    ------
+    ValueError
+        ``W1`` or ``w2`` missing, an array of another name, both ``offset`` and
+        ``b2``, or arrays whose shapes do not fit together; the message starts
+        with ``name``.
+    """
+    missing = [k for k in ("W1", "w2") if k not in arrays]
+    if missing:
+        raise ValueError(f"{name} must hold arrays W1 and w2; missing {', '.join(missing)}")
+    unknown = sorted(k for k in arrays if k not in NETWORK_FILE_ARRAYS)
+    if unknown:
+        raise ValueError(
+            f"{name} holds arrays {', '.join(unknown)}, which are not part of a network file "
+            f"(arrays: {', '.join(NETWORK_FILE_ARRAYS)})"
+        )
+    if "offset" in arrays and "b2" in arrays:
+        raise ValueError(f"{name} holds both offset and b2 (two names of the output offset); keep one")
+    try:
+        W1, w2 = _check_layers(arrays["W1"], arrays["w2"])
+        if "b1" in arrays:
+            b1 = np.asarray(arrays["b1"], dtype=W1.dtype)
+            if b1.shape != (W1.shape[0],) or not np.all(np.isfinite(b1)):
+                raise ValueError(
+                    f"b1 must hold {W1.shape[0]} finite hidden biases, one per neuron; got shape {b1.shape}"
+                )
+            W1 = np.hstack([W1, b1[:, None]])
+        key = "offset" if "offset" in arrays else "b2"
+        offset = None
+        if key in arrays:
+            try:
+                offset = _check_offset(arrays[key], w2)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{key} (the output offset): {exc}") from None
+        if "gates" in arrays:
+            return GatedReLUNetwork(arrays["gates"], W1, w2, offset=offset)
+        return ReLUNetwork(W1, w2, offset=offset)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def _split_neurons(blocks: np.ndarray, sign: float, S: np.ndarray | None = None):

@@ -126,3 +126,92 @@ def test_missing_required_argument_is_a_usage_error(files, capsys):
         main(["certify", str(root / "data.npz"), "--lam", "0.1"])
     assert exc.value.code == 2
     assert "--network" in capsys.readouterr().err
+
+
+# -- one network file format: ReLUNetwork.save / load, solve --save-network, certify --network --
+
+
+def test_saved_offset_is_certified(files, capsys, tmp_path):
+    root, X, y, net = files
+    with_offset = rc.ReLUNetwork(net.W1, net.w2, offset=0.25)
+    with_offset.save(tmp_path / "saved.npz")
+    code, out, err = run(capsys, "certify", root / "data.npz", "--network", tmp_path / "saved.npz", "--lam", LAM, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["objective"] == pytest.approx(with_offset.objective(X, y, LAM), rel=1e-12)
+    assert data["output_offset"].startswith("offset = [0.25], unpenalized")
+    # the earlier name b2 (offset.npz) gives the same certificate
+    code, out, err = run(capsys, "certify", root / "data.npz", "--network", root / "offset.npz", "--lam", LAM, "--json")
+    assert code == 0, err
+    legacy = json.loads(out)
+    assert legacy["objective"] == data["objective"] and legacy["lower_bound"] == data["lower_bound"]
+
+
+def test_solve_save_network_then_certify(files, capsys, tmp_path):
+    root, X, y, _ = files
+    saved = tmp_path / "relu.npz"
+    code, out, err = run(capsys, "solve", root / "data.npz", "--lam", LAM, "--patterns", "exact", "--solver", "ipm",
+                         "--save-network", saved, "--json")
+    assert code == 0, err
+    solved = json.loads(out)
+    assert solved["max_violation"] <= 1e-12  # feasible to rounding: its network has the same objective
+    code, out, err = run(capsys, "certify", root / "data.npz", "--network", saved, "--lam", LAM, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["hidden_bias"].startswith("column of ones") and data["output_offset"] == "none"
+    assert data["objective"] == pytest.approx(solved["objective"], rel=1e-9)
+    assert data["lower_bound"] <= data["objective"] and data["relative_gap"] <= 1e-6
+
+
+def test_gated_network_file_is_refused(files, capsys, tmp_path):
+    root, *_ = files
+    saved = tmp_path / "gated.npz"
+    code, out, err = run(capsys, "solve", root / "data.npz", "--lam", LAM, "--program", "grelu", "--patterns", 20,
+                         "--save-network", saved)
+    assert code == 0, err
+    assert "gates" in np.load(saved).files
+    code, out, err = run(capsys, "certify", root / "data.npz", "--network", saved, "--lam", LAM)
+    assert code == 2 and out == ""
+    assert "--network: the file holds a gated ReLU network" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_save_load_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    net = rc.ReLUNetwork(rng.standard_normal((3, 4)), rng.standard_normal((3, 2)), offset=[0.5, -1.5])
+    net.save(tmp_path / "net.npz")
+    assert sorted(np.load(tmp_path / "net.npz").files) == ["W1", "offset", "w2"]
+    back = rc.ReLUNetwork.load(tmp_path / "net.npz")
+    assert type(back) is rc.ReLUNetwork
+    for name in ("W1", "w2", "offset"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(net, name))
+    gated = rc.GatedReLUNetwork(rng.standard_normal((4, 3)), net.W1, net.w2, offset=[1.0, 2.0])
+    gated.save(tmp_path / "gated.npz")
+    for cls in (rc.ReLUNetwork, rc.GatedReLUNetwork):  # the gates are never dropped
+        back = cls.load(tmp_path / "gated.npz")
+        assert isinstance(back, rc.GatedReLUNetwork)
+        np.testing.assert_array_equal(back.gates, gated.gates)
+        np.testing.assert_array_equal(back.offset, gated.offset)
+    with pytest.raises(ValueError, match="holds no gates"):
+        rc.GatedReLUNetwork.load(tmp_path / "net.npz")
+
+
+def test_network_file_arrays():
+    from relu_convex.networks import network_from_arrays
+
+    W1, w2 = np.arange(6.0).reshape(3, 2), np.array([1.0, -1.0, 2.0])
+    b1 = np.array([0.1, 0.2, 0.3])
+    net = network_from_arrays({"W1": W1, "w2": w2, "b1": b1, "b2": np.array(0.5)})
+    np.testing.assert_array_equal(net.W1, np.c_[W1, b1])
+    assert net.offset == 0.5
+    assert network_from_arrays({"W1": W1, "w2": w2, "offset": np.array(0.5)}).offset == 0.5
+    for arrays, match in [
+        ({"W1": W1}, "network must hold arrays W1 and w2; missing w2"),
+        ({"W1": W1, "w2": w2, "offset": 0.5, "b2": 0.5}, "both offset and b2"),
+        ({"W1": W1, "w2": w2, "bias": b1}, "holds arrays bias, which are not part of a network file"),
+        ({"W1": W1, "w2": w2, "b1": b1[:2]}, "network: b1 must hold 3 finite hidden biases"),
+        ({"W1": W1, "w2": w2, "b2": np.ones(2)}, r"network: b2 \(the output offset\): offset must have shape \(\)"),
+        ({"W1": W1, "w2": w2, "gates": np.ones((3, 3))}, r"network: gates must have shape \(d, m\) = \(2, 3\)"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            network_from_arrays(arrays)

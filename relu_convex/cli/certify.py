@@ -1,16 +1,23 @@
 """``relu-convex certify``: optimality certificate of a trained two-layer ReLU network.
 
-The network file is a ``.npz`` archive (read without pickles) with
+The network file is a ``.npz`` archive (read without pickles) in the format of
+:func:`relu_convex.networks.network_from_arrays`, the one that
+:meth:`~relu_convex.networks.ReLUNetwork.save` and ``relu-convex solve
+--save-network`` write:
 
 * ``W1`` (m, d) and ``w2`` (m,) or (m, c): the layers;
 * ``b1`` (m,), optional: hidden biases. They become a column of ones appended
   to X and the last column of W1, penalized like every weight. Without ``b1``,
   a W1 with d + 1 columns is read the same way (its last column is the hidden
   bias), which is how ``relu-convex solve --save-network`` writes networks;
-* ``b2`` (scalar or (c,)), optional: an output offset added to every
-  prediction. It is treated as unpenalized: the objective has no penalty on
-  it and the lower bound holds for every network with every offset (the dual
-  point is centered, 1^T theta = 0).
+* ``offset`` (scalar or (c,)), optional (``b2`` is read as its earlier name):
+  an output offset added to every prediction. It is unpenalized: the objective
+  has no penalty on it and the lower bound holds for every network with every
+  offset (the dual point is centered, 1^T theta = 0).
+
+A file with ``gates`` holds a gated ReLU network (``relu-convex solve --program
+grelu --save-network``); it is refused, since the certificate is for ReLU
+networks.
 
 The default pattern set is the exact one (rigorous bound); ``--patterns N``
 certifies relative to N sampled gates plus the network's own patterns.
@@ -26,7 +33,7 @@ from ..data import check_lam, check_positive_int
 from ..errors import PatternLimitError
 from ..io import load_dataset, load_network_arrays
 from ..network_certificates import certify_network, exact_pattern_estimate
-from ..networks import ReLUNetwork
+from ..networks import GatedReLUNetwork, ReLUNetwork, network_from_arrays
 from ..patterns import add_bias
 from .common import print_json
 
@@ -34,14 +41,17 @@ _DESCRIPTION = """\
 Certify a trained two-layer ReLU network: its objective, a lower bound on the
 optimum over networks of any width, and the gap.
 
-The network file (.npz, read without pickles) holds
+The network file (.npz, read without pickles; the format ReLUNetwork.save and
+`relu-convex solve --save-network` write) holds
   W1 (m, d), w2 (m,) or (m, c)   the layers
   b1 (m,), optional              hidden biases: a column of ones is appended to X
                                  and b1 becomes the last column of W1 (penalized);
                                  without b1, a W1 with d + 1 columns is read the
                                  same way (as `relu-convex solve` writes networks)
-  b2 (scalar or (c,)), optional  output offset, unpenalized; the lower bound then
-                                 holds for every network with every offset
+  offset (scalar or (c,)),       output offset, unpenalized; the lower bound then
+    optional (or b2)             holds for every network with every offset
+A file with gates holds a gated network (`relu-convex solve --program grelu`)
+and is refused: the certificate is for ReLU networks.
 
 The default pattern set is the exact one (rigorous bound); --patterns N
 certifies relative to N sampled gates plus the network's own patterns.
@@ -56,7 +66,7 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("data", metavar="DATA", help=".npz file with arrays X, y, or .csv with the target in the last column")
-    p.add_argument("--network", required=True, metavar="FILE", help=".npz file with W1, w2 and optionally b1, b2")
+    p.add_argument("--network", required=True, metavar="FILE", help=".npz file with W1, w2 and optionally b1, offset")
     p.add_argument("--lam", type=float, required=True, help="weight decay lambda (>= 0): penalty lam/2 (||W1||^2 + ||w2||^2)")
     p.add_argument(
         "--patterns",
@@ -71,51 +81,48 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
-def network_from_arrays(arrays: dict, d: int, name: str = "--network") -> tuple[ReLUNetwork, bool, np.ndarray | None]:
-    """Build the network from a file's arrays.
+def network_for_data(arrays: dict, d: int, name: str = "--network") -> tuple[ReLUNetwork, bool]:
+    """Build the ReLU network of a network file for data with ``d`` features.
 
     Parameters
     ----------
     arrays : dict
-        ``W1``, ``w2`` and optionally ``b1``, ``b2``.
+        The file's arrays (:func:`relu_convex.networks.network_from_arrays`).
     d : int
         Columns of the data matrix (without a bias column).
+    name : str
+        Names the file in error messages.
 
     Returns
     -------
     network : ReLUNetwork
-        With the hidden bias, if any, as the last column of ``W1``.
+        With the hidden bias, if any, as the last column of ``W1``, and the
+        file's output offset, if any, as its ``offset``.
     bias : bool
         Whether X needs a column of ones.
-    offset : ndarray or None
-        The output offset ``b2`` (unpenalized), flattened.
+
+    Raises
+    ------
+    ValueError
+        A malformed file, a gated network (``gates``), or a ``W1`` whose width
+        fits neither ``d`` nor ``d + 1``.
     """
-    try:
-        net = ReLUNetwork(arrays["W1"], arrays["w2"])
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name}: {exc}") from None
-    W1, w2 = net.W1, net.w2
-    m, k = W1.shape
+    net = network_from_arrays(arrays, name=name)
+    if isinstance(net, GatedReLUNetwork):
+        raise ValueError(
+            f"{name}: the file holds a gated ReLU network (array gates); certificates are for ReLU networks "
+            "(save one with `relu-convex solve --program relu --save-network`)"
+        )
+    k = net.W1.shape[1]
     if "b1" in arrays:
-        b1 = np.asarray(arrays["b1"], dtype=np.float64).reshape(-1)
-        if b1.shape != (m,) or not np.all(np.isfinite(b1)):
-            raise ValueError(f"{name}: b1 must hold {m} finite hidden biases, one per neuron; got shape {np.shape(arrays['b1'])}")
-        if k != d:
-            raise ValueError(f"{name}: W1 has {k} columns but DATA has d = {d} features (with b1 given, W1 needs d columns)")
-        W1, bias = np.hstack([W1, b1[:, None]]), True
-    elif k == d:
-        bias = False
-    elif k == d + 1:
-        bias = True  # last column is the hidden bias, as `relu-convex solve --save-network` writes it
-    else:
-        raise ValueError(f"{name}: W1 has {k} columns; expected d = {d} (no hidden bias) or d + 1 = {d + 1} (last one the bias)")
-    offset = None
-    if "b2" in arrays:
-        outputs = 1 if w2.ndim == 1 else w2.shape[1]
-        offset = np.asarray(arrays["b2"], dtype=np.float64).reshape(-1)
-        if offset.size != outputs or not np.all(np.isfinite(offset)):
-            raise ValueError(f"{name}: b2 must hold {outputs} finite output offset(s), got shape {np.shape(arrays['b2'])}")
-    return ReLUNetwork(W1, w2), bias, offset
+        if k != d + 1:
+            raise ValueError(f"{name}: W1 has {k - 1} columns but DATA has d = {d} features (with b1 given, W1 needs d columns)")
+        return net, True
+    if k == d:
+        return net, False
+    if k == d + 1:
+        return net, True  # last column is the hidden bias, as `relu-convex solve --save-network` writes it
+    raise ValueError(f"{name}: W1 has {k} columns; expected d = {d} (no hidden bias) or d + 1 = {d + 1} (last one the bias)")
 
 
 def _patterns_argument(spec: str):
@@ -133,7 +140,7 @@ def run(args) -> int:
     patterns = _patterns_argument(args.patterns)
     max_patterns = check_positive_int(args.max_patterns, "--max-patterns")
     X, y = load_dataset(args.data)
-    net, bias, offset = network_from_arrays(load_network_arrays(args.network), X.shape[1])
+    net, bias = network_for_data(load_network_arrays(args.network), X.shape[1])
     if (net.w2.ndim == 1) != (y.ndim == 1) or (y.ndim == 2 and y.shape[1] != net.w2.shape[1]):
         raise ValueError(f"--network: w2 has shape {net.w2.shape}, which does not match the targets of DATA (shape {y.shape})")
     if bias:
@@ -145,7 +152,6 @@ def run(args) -> int:
             y,
             lam,
             patterns,
-            offset=offset,
             max_patterns=max_patterns,
             seed=args.seed,
             include_network_patterns=not args.no_network_patterns,
@@ -163,7 +169,9 @@ def run(args) -> int:
         "data": str(args.data),
         "network_file": str(args.network),
         "hidden_bias": "column of ones appended to X, penalized" if bias else "none",
-        "output_offset": "none" if offset is None else f"b2 = {offset.tolist()}, unpenalized; the bound covers every offset",
+        "output_offset": "none"
+        if net.offset is None
+        else f"offset = {np.ravel(net.offset).tolist()}, unpenalized; the bound covers every offset",
     }
     if args.json:
         print_json({**notes, **cert.to_dict()})

@@ -23,7 +23,10 @@ def add_parser(sub) -> None:
     p.add_argument("--working-set", action=argparse.BooleanOptionalAction, default=None,
                    help="solve over growing subsets of the patterns and certify over all of them; default: when the "
                         "patterns outnumber the samples 20 to 1, e.g. --patterns exact (relu_convex.fitting.WORKING_SET_RATIO)")
-    p.add_argument("--save-network", metavar="FILE", help="write the equivalent network (W1, w2) to a .npz file")
+    p.add_argument("--save-network", metavar="FILE",
+                   help="write the equivalent network to a .npz file in the format of ReLUNetwork.save: W1 (its last "
+                        "column the hidden bias unless --no-bias) and w2, which `relu-convex certify --network` reads; "
+                        "with --program grelu also gates: a gated network, which certify refuses")
 
 
 def run(args) -> int:
