@@ -232,3 +232,48 @@ def test_estimators_without_sklearn_name_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "relu_convex.estimators", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'relu-convex\[sklearn\]'"):
         import relu_convex.estimators  # noqa: F401
+
+
+@pytest.mark.parametrize(
+    "call,name",
+    [
+        (lambda ski, t: ski.lam_from_alpha(1e-3, 10, n_outputs=-2), "n_outputs"),
+        (lambda ski, t: ski.lam_from_alpha(1e-3, 10, n_outputs=0), "n_outputs"),
+        (lambda ski, t: ski.lam_from_alpha(1e-3, 0), "n_samples"),
+        (lambda ski, t: ski.lam_from_alpha(1e-3, 2.7), "n_samples"),
+        (lambda ski, t: ski.lam_from_alpha(1e-3, True), "n_samples"),
+        (lambda ski, t: ski.lam_from_alpha(1e-3, 10, n_outputs=1.5), "n_outputs"),
+        (lambda ski, t: ski.alpha_from_lam(0.1, -5), "n_samples"),
+        (lambda ski, t: ski.alpha_from_lam(0.1, 10, n_outputs=0), "n_outputs"),
+        (lambda ski, t: ski.alpha_from_lam(0.1, float("nan")), "n_samples"),
+        (lambda ski, t: t.lam_from_weight_decay(0.1, n_outputs=-1), "n_outputs"),
+        (lambda ski, t: t.lam_from_weight_decay(0.1, n_outputs=0), "n_outputs"),
+        (lambda ski, t: t.lam_from_weight_decay(0.1, n_outputs=2.5), "n_outputs"),
+    ],
+)
+def test_conversion_counts_must_be_positive_integers(ski, call, name):
+    from relu_convex.interop import torch as torch_interop
+
+    with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+        call(ski, torch_interop)
+
+
+def test_conversion_counts_accept_numpy_and_integral_values(ski):
+    from relu_convex.interop import lam_from_weight_decay
+
+    assert ski.lam_from_alpha(0.3, np.int64(10), n_outputs=np.int32(2)) == 2 * 0.3 / 10
+    assert ski.lam_from_alpha(0.3, 10.0) == 0.3 / 10
+    assert ski.alpha_from_lam(0.06, np.uint8(10), n_outputs=np.int64(2)) == 10 * 0.06 / 2
+    assert lam_from_weight_decay(0.1, n_outputs=np.int64(3)) == 3 * 0.1 / 2
+
+
+def test_certify_mlp_checks_shapes_against_the_model(ski, MLPRegressor):
+    X, y = _data(n=18, d=2, seed=3)
+    mlp = _fit(MLPRegressor, X, y, alpha=0.2, max_iter=30)
+    with pytest.raises(ValueError, match=r"y must have shape \(18,\) or \(18, 1\) for a one-output MLPRegressor, got shape \(18, 2\)"):
+        ski.certify_mlp(mlp, X, np.c_[y, -y])
+    with pytest.raises(ValueError, match=r"X must have 2 columns .* got shape \(18, 1\)"):
+        ski.certify_mlp(mlp, X[:, :1], y)
+    # a column of targets is the same one output
+    column = ski.certify_mlp(mlp, X, y[:, None])
+    assert column.lower_bound == ski.certify_mlp(mlp, X, y).lower_bound

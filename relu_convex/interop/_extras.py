@@ -1,10 +1,13 @@
-"""Import an optional framework or raise an ImportError naming the extra."""
+"""Helpers of the interop modules: importing an optional framework, checking counts."""
 
 from __future__ import annotations
 
 import importlib
+import numbers
 
-__all__ = ["require"]
+import numpy as np
+
+__all__ = ["require", "check_count"]
 
 
 def require(module: str, extra: str):
@@ -23,3 +26,29 @@ def require(module: str, extra: str):
         raise ImportError(
             f"this feature needs {module}, which is not installed; install it with: pip install 'relu-convex[{extra}]'"
         ) from exc
+
+
+def check_count(value, name: str) -> int:
+    """Return ``value`` as a positive int, or raise :class:`ValueError` naming ``name``.
+
+    Python and NumPy integers are accepted, and so are floats with an integral
+    value (``10.0``); ``bool``, non-integral floats (``2.7``), non-finite
+    values, other types and values below 1 are refused.
+
+    Parameters
+    ----------
+    value : int, numpy integer or float
+    name : str
+        Argument name used in the message.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        count = int(value)
+    elif isinstance(value, numbers.Real) and np.isfinite(float(value)) and float(value).is_integer():
+        count = int(value)
+    else:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if count < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return count

@@ -39,7 +39,7 @@ from ..data import check_X, check_y
 from ..networks import GatedReLUNetwork, ReLUNetwork
 from ..patterns import add_bias
 from ..solvers.result import relative_gap
-from ._extras import require
+from ._extras import check_count, require
 
 __all__ = [
     "network_from_sklearn",
@@ -75,24 +75,57 @@ def _check_mlp(mlp):
 
 
 def _check_scale(value, name: str) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value}")
-    return value
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
+    if not np.isfinite(scale) or scale < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {scale}")
+    return scale
 
 
 def lam_from_alpha(alpha: float, n_samples: int, n_outputs: int = 1) -> float:
-    r"""Return :math:`\lambda = c\,\alpha / n`, the ``lam`` whose objective is ``c`` times scikit-learn's."""
-    if int(n_samples) < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    return int(n_outputs) * _check_scale(alpha, "alpha") / int(n_samples)
+    r"""Return :math:`\lambda = c\,\alpha / n`, the ``lam`` whose objective is ``c`` times scikit-learn's.
+
+    Parameters
+    ----------
+    alpha : float
+        scikit-learn's L2 strength, finite and >= 0.
+    n_samples : int
+        Training samples ``n``, a positive integer (NumPy integers and integral
+        floats are accepted).
+    n_outputs : int
+        Outputs ``c``, a positive integer.
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` negative or not finite, or a count that is not a positive
+        integer (e.g. ``0``, ``-2`` or ``2.7``); the message names the argument.
+    """
+    n = check_count(n_samples, "n_samples")
+    c = check_count(n_outputs, "n_outputs")
+    return c * _check_scale(alpha, "alpha") / n
 
 
 def alpha_from_lam(lam: float, n_samples: int, n_outputs: int = 1) -> float:
-    r"""Return :math:`\alpha = n\lambda / c` (inverse of :func:`lam_from_alpha`)."""
-    if int(n_outputs) < 1:
-        raise ValueError(f"n_outputs must be >= 1, got {n_outputs}")
-    return int(n_samples) * _check_scale(lam, "lam") / int(n_outputs)
+    r"""Return :math:`\alpha = n\lambda / c` (inverse of :func:`lam_from_alpha`).
+
+    Parameters
+    ----------
+    lam : float
+        Finite and >= 0.
+    n_samples, n_outputs : int
+        Positive integers, as in :func:`lam_from_alpha`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`lam_from_alpha`.
+    """
+    n = check_count(n_samples, "n_samples")
+    c = check_count(n_outputs, "n_outputs")
+    return n * _check_scale(lam, "lam") / c
 
 
 def network_from_sklearn(mlp) -> ReLUNetwork:
@@ -201,7 +234,9 @@ def certify_mlp(mlp, X, y, patterns=None) -> Certificate:
     mlp : sklearn.neural_network.MLPRegressor
     X : array_like, shape (n, d)
         The training data (without a bias column).
-    y : array_like, shape (n,)
+    y : array_like, shape (n,) or (n, 1)
+        The targets of the one output (an ``(n, k)`` array with ``k > 1`` is
+        refused).
     patterns : ndarray of bool, shape (n, p), optional
         Patterns of ``add_bias(X)``; ``None`` enumerates the exact set.
 
@@ -210,6 +245,12 @@ def certify_mlp(mlp, X, y, patterns=None) -> Certificate:
     Certificate
         ``program="C-ReLU"``; ``objective_name`` says which objective and
         whether the pattern set is exact.
+
+    Raises
+    ------
+    ValueError
+        A multi-output MLP, ``X`` whose width differs from the MLP's inputs
+        (the message gives the shape passed), or ``y`` of another shape.
     """
     from ..arrangement import enumerate_patterns
     from ..duality import scaled_dual_bound
@@ -219,11 +260,17 @@ def certify_mlp(mlp, X, y, patterns=None) -> Certificate:
     mlp = _check_mlp(mlp)
     if mlp.n_outputs_ != 1:
         raise ValueError(f"certify_mlp certifies one-output regressors, got n_outputs_={mlp.n_outputs_}")
-    Xb = add_bias(check_X(X, dtype=np.float64))
-    y = check_y(y, Xb.shape[0], dtype=np.float64)
+    X = check_X(X, dtype=np.float64)
+    n, d = X.shape
+    d_mlp = mlp.coefs_[0].shape[0]
+    if d != d_mlp:
+        raise ValueError(f"X must have {d_mlp} columns (the MLP's input features, without a bias column), got shape {X.shape}")
+    y = check_y(y, n, dtype=np.float64)
     if y.ndim == 2:
+        if y.shape[1] != 1:
+            raise ValueError(f"y must have shape ({n},) or ({n}, 1) for a one-output MLPRegressor, got shape {y.shape}")
         y = y[:, 0]
-    n = Xb.shape[0]
+    Xb = add_bias(X)
     lam = lam_from_alpha(mlp.alpha, n)
     network = network_from_sklearn(mlp)
     objective = network.objective(Xb, y, lam, unpenalized=UNPENALIZED)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..networks import ReLUNetwork
-from ._extras import require
+from ._extras import check_count, require
 
 __all__ = ["network_from_torch", "network_to_torch", "lam_from_weight_decay"]
 
@@ -165,8 +165,25 @@ def lam_from_weight_decay(weight_decay: float, n_outputs: int = 1) -> float:
     so ``network.objective(add_bias(X), y, lam) == c / 2 * T`` when the same
     parameters are decayed (the hidden bias: our default penalizes it; the
     output bias: never, see the module notes).
+
+    Parameters
+    ----------
+    weight_decay : float
+        Finite and >= 0.
+    n_outputs : int
+        Outputs ``c``, a positive integer (NumPy integers and integral floats
+        are accepted).
+
+    Raises
+    ------
+    ValueError
+        ``weight_decay`` negative or not finite, or ``n_outputs`` not a
+        positive integer; the message names the argument.
     """
-    wd = float(weight_decay)
+    try:
+        wd = float(weight_decay)
+    except (TypeError, ValueError):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}") from None
     if not np.isfinite(wd) or wd < 0:
         raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
-    return n_outputs * wd / 2.0
+    return check_count(n_outputs, "n_outputs") * wd / 2.0
