@@ -22,13 +22,13 @@ After ``fit`` they expose ``network_`` (the equivalent
 ``add_bias(X)`` when ``bias=True``), ``certificate_`` (objective, certified
 lower bound and gap of the fitted weights for the sampled or exact pattern
 set; its dual point is the better of the weights' residual and the solver's
-own, so its bound is at least the solver's ``solve_result_.lower_bound``),
+own, checked anew, so its bound is the solver's ``solve_result_.lower_bound``
+up to rounding),
 ``weights_``, ``patterns_``, ``gates_`` and ``solve_result_``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 import warnings
 
@@ -51,7 +51,6 @@ from .errors import SolverFailedError  # noqa: E402
 from .fitting import check_model, default_solver, make_problem, solve_options  # noqa: E402
 from .networks import GatedReLUNetwork, _split_neurons, realizing_gate  # noqa: E402
 from .patterns import add_bias  # noqa: E402
-from .solvers.result import relative_gap  # noqa: E402
 
 __all__ = ["ConvexReLURegressor", "ConvexReLUClassifier"]
 
@@ -86,38 +85,19 @@ def _gated_network(gates: np.ndarray, U: np.ndarray, offset=None) -> GatedReLUNe
     return GatedReLUNetwork(np.concatenate(cols, axis=1), W1, w2[:, 0] if U.ndim == 2 else w2, offset=offset)
 
 
-#: Largest relative difference between two float64 evaluations of one dual value
-#: (the solver's and the certificate's, in different orders of operations).
-ROUNDING_MARGIN = 1e-12
-
-
 def _fit_certificate(problem, result) -> Certificate:
-    r"""The certificate of the fitted weights, at least as tight as the solver's certified bound.
+    r"""The certificate of the fitted weights, checked from the solver's dual point as well.
 
     ``problem.certificate`` gets two candidate dual points: the residual of the
     weights, :math:`(y - \hat y)/n`, and the solver's ``result.dual``, the point of
     the best bound the solve saw (an earlier iterate or a polished point, not
     always the final weights' residual). Each is checked for dual feasibility
     anew (exact NNLS cone multipliers for C-ReLU), scaled into the feasible set,
-    and the larger bound is kept. Evaluating the solver's point again can land a
-    few units in the last place below ``result.lower_bound``; when the solver's
-    bound exceeds the verified one by at most :data:`ROUNDING_MARGIN` (relative),
-    the solver's value is reported, so that ``certificate_.lower_bound`` is never
-    below ``solve_result_.lower_bound``. A larger excess is not adopted: the
-    certificate then keeps its own verified bound.
+    and the larger bound is kept. Only a bound verified here is reported: it
+    agrees with ``result.lower_bound`` up to the rounding of evaluating the same
+    point twice (relative differences of about 1e-12 and below).
     """
-    cert = problem.certificate(result.weights, dual=result.dual)
-    claimed = float(result.lower_bound)
-    if result.dual is not None and np.isfinite(claimed) and claimed > cert.lower_bound:
-        scale = max(abs(claimed), abs(cert.objective), np.finfo(np.float64).tiny)
-        if claimed - cert.lower_bound <= ROUNDING_MARGIN * scale:
-            cert = dataclasses.replace(
-                cert,
-                lower_bound=claimed,
-                gap=cert.objective - claimed,
-                relative_gap=relative_gap(cert.objective, claimed),
-            )
-    return cert
+    return problem.certificate(result.weights, dual=result.dual)
 
 
 class _ConvexReLUBase(BaseEstimator):
@@ -250,8 +230,8 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
     certificate_ : Certificate
         Objective, certified lower bound and gap of the fit. Its dual point is
         the better of the weights' residual and the solver's
-        ``solve_result_.dual``, checked anew, so its lower bound is at least
-        ``solve_result_.lower_bound`` (:func:`_fit_certificate`).
+        ``solve_result_.dual``, checked anew, so its lower bound is
+        ``solve_result_.lower_bound`` up to rounding (:func:`_fit_certificate`).
     weights_ : ndarray or pair of ndarrays
     patterns_ : ndarray of bool, shape (n, p)
     gates_ : ndarray, shape (d, p) or None
