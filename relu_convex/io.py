@@ -2,10 +2,9 @@
 
 Data files are ``.npz`` archives with arrays ``X`` (n, d) and ``y`` (n,) or
 (n, c), or ``.csv`` files of at least two columns whose last column is the
-target (a header row is
-skipped when it is not numeric). Network files are ``.npz`` archives with
-``W1`` (m, d) and ``w2`` (m,) or (m, c), optionally ``b1`` (m,) (hidden biases)
-and ``b2`` (scalar or (c,), output offset).
+target (a header row is skipped when it is not numeric). Network files are
+``.npz`` archives with ``W1`` (m, d) and ``w2`` (m,) or (m, c), optionally
+``b1`` (m,) (hidden biases) and ``b2`` (scalar or (c,), output offset).
 """
 
 from __future__ import annotations
