@@ -28,7 +28,7 @@ from ..io import load_dataset, load_network_arrays
 from ..network_certificates import certify_network, exact_pattern_estimate
 from ..networks import ReLUNetwork
 from ..patterns import add_bias
-from .common import print_json
+from .common import check_seed, print_json
 
 _DESCRIPTION = """\
 Certify a trained two-layer ReLU network: its objective, a lower bound on the
@@ -132,6 +132,7 @@ def run(args) -> int:
     lam = check_lam(args.lam, "--lam")
     patterns = _patterns_argument(args.patterns)
     max_patterns = check_positive_int(args.max_patterns, "--max-patterns")
+    check_seed(args.seed)
     X, y = load_dataset(args.data)
     net, bias, offset = network_from_arrays(load_network_arrays(args.network), X.shape[1])
     if (net.w2.ndim == 1) != (y.ndim == 1) or (y.ndim == 2 and y.shape[1] != net.w2.shape[1]):
