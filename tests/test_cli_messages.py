@@ -162,3 +162,27 @@ def test_a_missing_extra_raised_by_a_command_is_one_line(capsys, monkeypatch):
     code, _, err = run(capsys, "solve", "x.npz", "--lam", 0.1)
     assert code == 2
     assert err == "relu-convex solve: error: this needs torch: pip install 'relu-convex[torch]'\n"
+
+
+@pytest.mark.parametrize("where", ["missing-folder", "directory", "file-as-folder"])
+def test_save_network_is_checked_before_solving(tmp_path, data, capsys, monkeypatch, where):
+    import relu_convex.cli.solve as solve
+
+    def fail(*args, **kwargs):
+        raise AssertionError("solved")
+
+    monkeypatch.setattr(solve, "load_dataset", fail)
+    (tmp_path / "plain").write_text("")
+    target = {"missing-folder": tmp_path / "nope" / "x.npz", "directory": tmp_path,
+              "file-as-folder": tmp_path / "plain" / "x.npz"}[where]
+    code, out, err = run(capsys, "solve", data, "--lam", 0.1, "--save-network", target)
+    assert code == 2 and out == ""
+    assert_one_line(err, "relu-convex solve: error: --save-network: ")
+    assert "Errno" not in err
+
+
+def test_save_network_writes_into_an_existing_folder(tmp_path, data, capsys):
+    target = tmp_path / "net.npz"
+    code, out, _ = run(capsys, "solve", data, "--lam", 0.1, "--patterns", 5, "--save-network", target, "--json")
+    assert code == 0 and json.loads(out)["network_file"] == str(target)
+    assert target.is_file()

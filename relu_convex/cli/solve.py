@@ -8,7 +8,7 @@ from ..data import check_lam
 from ..fitting import default_solver, default_working_set
 from ..io import load_dataset
 from ..problems import GatedReLUProblem, ReLUProblem
-from .common import add_data_arguments, build_patterns, check_seed, plain_text, prepare_X, print_json
+from .common import add_data_arguments, build_patterns, check_output_file, check_seed, plain_text, prepare_X, print_json
 
 
 def add_parser(sub) -> None:
@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     lam = check_lam(args.lam, "--lam")
     check_seed(args.seed)
+    if args.save_network:
+        check_output_file(args.save_network, "--save-network")  # before solving, not after
     X, y = load_dataset(args.data)
     X = prepare_X(X, args.no_bias)
     patterns, how = build_patterns(X, args.patterns, args.seed)
