@@ -45,6 +45,7 @@ correction actually uses.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,6 +67,7 @@ class _Blocks:
     W: np.ndarray
     kappa: np.ndarray
     failed: list
+    status: str | None = None  # status of the exact method's SOCP (None when none was solved)
 
 
 def _check_problem(problem):
@@ -128,7 +130,7 @@ def _fast(problem, U: np.ndarray) -> _Blocks:
 def _exact(problem, U: np.ndarray, solver: str, tol: float) -> _Blocks:
     import cvxpy as cp
 
-    from .solvers.interior_point import _CVXPY_NAMES, _check_installed, _solver_options
+    from .solvers.interior_point import _CVXPY_NAMES, _check_installed, _map_status, _solver_options
 
     fast = _fast(problem, U)
     X, norms, S = _rows(problem)
@@ -145,7 +147,11 @@ def _exact(problem, U: np.ndarray, solver: str, tol: float) -> _Blocks:
         [cp.multiply(Si, X @ Vv.T) >= 0, cp.multiply(Si, X @ Ww.T) >= 0],
     )
     try:
-        prob.solve(solver=_CVXPY_NAMES[solver], **_solver_options(solver, tol, None, None))
+        with warnings.catch_warnings():
+            # CVXPY warns when a solver stops short of its tolerances; the status (reported by
+            # approximation_bound as solver_status) says so instead
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+            prob.solve(solver=_CVXPY_NAMES[solver], **_solver_options(solver, tol, None, None))
     except cp.error.SolverError as exc:
         raise SolverFailedError(f"cone_decompose(method='exact'): {solver} failed ({exc}); 'fast' needs no solver") from None
     if Vv.value is None:
@@ -164,7 +170,7 @@ def _exact(problem, U: np.ndarray, solver: str, tol: float) -> _Blocks:
         v, w = fixed
         if np.linalg.norm(v) + np.linalg.norm(w) < np.linalg.norm(V[i]) + np.linalg.norm(W[i]):
             V[i], W[i] = v, w
-    return _Blocks(V, W, fast.kappa, fast.failed)
+    return _Blocks(V, W, fast.kappa, fast.failed, _map_status(prob.status, 0, None).value)
 
 
 def _common_correction(B: np.ndarray, norms: np.ndarray, v: np.ndarray, w: np.ndarray):
@@ -184,7 +190,13 @@ def _as_outputs(problem, U) -> tuple[np.ndarray, bool]:
     return (U[None], True) if U.ndim == 2 else (U, False)
 
 
-def _decompose(problem, U, method: str, solver: str, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+def _worst_status(statuses) -> str | None:
+    """One status for several SOCP solves: ``None`` if none was solved, else the first that is not optimal."""
+    solved = [s for s in statuses if s is not None]
+    return next((s for s in solved if s != "optimal"), solved[0] if solved else None)
+
+
+def _decompose(problem, U, method: str, solver: str, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, str | None]:
     _check_problem(problem)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
@@ -194,9 +206,10 @@ def _decompose(problem, U, method: str, solver: str, tol: float) -> tuple[np.nda
     W = np.stack([b.W for b in parts])
     kappa = np.stack([b.kappa for b in parts])
     failed = [(k, i) for k, b in enumerate(parts) for i in b.failed]
+    status = _worst_status(b.status for b in parts)
     if single:
-        return V[0], W[0], kappa[0], [i for _, i in failed]
-    return V, W, kappa, failed
+        return V[0], W[0], kappa[0], [i for _, i in failed], status
+    return V, W, kappa, failed, status
 
 
 def cone_decompose(problem, U, method: str = "fast", *, solver: str = "clarabel", tol: float = 1e-10):
@@ -226,8 +239,16 @@ def cone_decompose(problem, U, method: str = "fast", *, solver: str = "clarabel"
     ValueError
         If some :math:`u_i` is not in :math:`K_i - K_i` (its cone has an empty
         interior); the message names the blocks.
+
+    Notes
+    -----
+    With ``"exact"``, each block keeps the cheaper of the SOCP's pair (made
+    exact and feasible) and the fast one, so the result is a valid
+    decomposition even when the solver stops short of its tolerances. CVXPY's
+    warning about such a solve is not shown;
+    :func:`approximation_bound` reports the SOCP's status (``solver_status``).
     """
-    V, W, _, failed = _decompose(problem, U, method, solver, tol)
+    V, W, _, failed, _ = _decompose(problem, U, method, solver, tol)
     if failed:
         raise ValueError(
             f"U: blocks {failed[:10]} cannot be decomposed: their cones K_i have an empty interior "
@@ -314,6 +335,13 @@ class ApproximationBound(Report):
     n_patterns : int
     weights : pair of ndarrays
         The decomposition ``(V, W)`` (not in the JSON form unless asked).
+    solver_status : str or None
+        ``method="exact"``: the status of its SOCP solve (``"optimal"``, or
+        ``"inaccurate"`` when the solver stopped short of its tolerances; the
+        worst over outputs); ``None`` when no SOCP was solved. An inaccurate
+        solve leaves the decomposition exact (:math:`v_i - w_i = u_i`) and
+        feasible, and never worse than the fast one, but its
+        :math:`\sum_i \|v_i\| + \|w_i\|` may not be the minimum.
     """
 
     gated_objective: float
@@ -329,6 +357,7 @@ class ApproximationBound(Report):
     lam: float
     n_patterns: int
     weights: tuple = field(repr=False, default=())
+    solver_status: str | None = None
 
     _array_fields = ("weights",)
 
@@ -342,6 +371,9 @@ class ApproximationBound(Report):
             f"  max kappa_i                   {float(np.max(self.kappa, initial=0.0)):.4g}",
             f"  decomposition violation       {self.max_violation:.3e}",
         ]
+        if self.solver_status is not None:
+            note = "" if self.solver_status == "optimal" else " (the decomposition is exact and feasible; its norm may not be minimal)"
+            lines.append(f"  exact SOCP status             {self.solver_status}{note}")
         if self.singular_patterns:
             lines.append(f"  patterns with empty-interior cones: {list(self.singular_patterns)[:20]}")
         if self.undecomposable:
@@ -385,7 +417,7 @@ def approximation_bound(
     gated = problem if isinstance(problem, GatedReLUProblem) else GatedReLUProblem(*data)
     relu = problem if isinstance(problem, ReLUProblem) else ReLUProblem(*data)
     U = gated.check_weights(U)
-    V, W, kappa, failed = _decompose(gated, U, method, solver, tol)
+    V, W, kappa, failed, status = _decompose(gated, U, method, solver, tol)
     gcert = certify_weights(gated, U)
     rcert = certify_weights(relu, (V, W), repair=False)
     norms = np.linalg.norm(np.asarray(U, dtype=np.float64), axis=-1)
@@ -407,4 +439,5 @@ def approximation_bound(
         lam=gated.lam,
         n_patterns=gated.p,
         weights=(V, W),
+        solver_status=status,
     )

@@ -173,14 +173,27 @@ def run_demo(out_dir="relu-convex-demo", *, restarts: int = 20, seed: int = 0, f
         Random starts of non-convex training per instance.
     seed : int
     figures : bool
-        Write figures (needs matplotlib; uses the Agg backend, no display).
+        Write figures (needs matplotlib, the ``plot`` extra; uses the Agg
+        backend, no display).
     steps : int
         Adam steps per non-convex training run.
 
     Returns
     -------
     DemoReport
+
+    Raises
+    ------
+    ImportError
+        ``figures=True`` without matplotlib; raised before any work, naming the
+        extra to install.
     """
+    if figures:
+        from .demo_figures import matplotlib_missing
+
+        missing = matplotlib_missing()
+        if missing:
+            raise ImportError(f"run_demo(figures=True) needs matplotlib: {missing}; or pass figures=False")
     cases, written = [], []
     reg, cls = gallery.load("regression-1d"), gallery.load("classification-2d")
     case1, relu1, res1, gated1, best1 = _solve_case(reg, restarts, steps, seed)

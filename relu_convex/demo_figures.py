@@ -9,14 +9,34 @@ import numpy as np
 from .patterns import add_bias
 from .problems import GatedReLUProblem, ReLUProblem
 
-__all__ = ["plot_fit_1d", "plot_path_1d", "plot_arrangement_2d", "plot_gated_vs_relu_1d", "plot_classifier_2d"]
+__all__ = [
+    "PLOT_INSTALL",
+    "matplotlib_missing",
+    "plot_fit_1d",
+    "plot_path_1d",
+    "plot_arrangement_2d",
+    "plot_gated_vs_relu_1d",
+    "plot_classifier_2d",
+]
+
+#: how to install matplotlib, the optional ``plot`` extra that draws the figures
+PLOT_INSTALL = "pip install 'relu-convex[plot]'"
+
+
+def matplotlib_missing() -> str | None:
+    """Why the figures cannot be drawn (matplotlib, the ``plot`` extra, is not installed), or ``None`` when they can."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return f"matplotlib is not installed ({PLOT_INSTALL})"
+    return None
 
 
 def _plt():
     try:
         import matplotlib
     except ImportError:
-        raise ImportError("the demo figures need matplotlib: pip install 'relu-convex[plot]'") from None
+        raise ImportError(f"the demo figures need matplotlib: {PLOT_INSTALL}") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -193,3 +193,62 @@ def test_property_fast_decomposition_within_the_kappa_bound(seed, scale):
     check_decomposition(problem, U, V, W, tol=1e-11)
     assert b.relu_objective <= b.kappa_bound * (1 + 1e-12)
     assert b.gated_objective <= b.relu_objective * (1 + 1e-12)
+
+
+def _inaccurate_solves(monkeypatch):
+    """Make every CVXPY solve end 'optimal_inaccurate' with CVXPY's warning, plus an unrelated warning."""
+    import warnings
+
+    import cvxpy as cp
+
+    real = cp.Problem.solve
+
+    def solve(self, *args, **kwargs):
+        value = real(self, *args, **kwargs)
+        self._status = cp.OPTIMAL_INACCURATE
+        warnings.warn("Solution may be inaccurate. Try another solver, adjusting the solver settings, "
+                      "or solve with verbose=True for more information.", stacklevel=2)
+        warnings.warn("an unrelated warning", UserWarning, stacklevel=2)
+        return value
+
+    monkeypatch.setattr(cp.Problem, "solve", solve)
+
+
+def test_exact_method_reports_an_inaccurate_socp_without_cvxpy_warning(monkeypatch, recwarn):
+    X, y, patterns, lam, _ = instance(3)
+    problem = rc.GatedReLUProblem(X, y, patterns, lam)
+    U = problem.solve(solver="clarabel", tol=TOL).weights
+    _inaccurate_solves(monkeypatch)
+    bound = rc.approximation_bound(problem, U, method="exact")
+    messages = [str(w.message) for w in recwarn]
+    assert not any("Solution may be inaccurate" in m for m in messages)
+    assert "an unrelated warning" in messages  # only CVXPY's inaccuracy warning is silenced
+    assert bound.solver_status == "inaccurate"
+    assert "exact SOCP status             inaccurate" in str(bound)
+    assert bound.to_dict()["solver_status"] == "inaccurate"
+    V, W = bound.weights
+    check_decomposition(problem, U, V, W, tol=1e-9)  # still an exact, feasible decomposition
+
+
+def test_solver_status_of_the_decomposition_methods():
+    X, y, patterns, lam, _ = instance(4)
+    problem = rc.GatedReLUProblem(X, y, patterns, lam)
+    U = problem.solve(solver="clarabel", tol=TOL).weights
+    assert rc.approximation_bound(problem, U).solver_status is None  # fast: no SOCP
+    exact = rc.approximation_bound(problem, U, method="exact")
+    assert exact.solver_status in ("optimal", "inaccurate")
+
+
+def test_multi_output_exact_decomposition_shows_no_cvxpy_warning():
+    import warnings
+
+    from relu_convex import gallery
+
+    problem = gallery.load("multi-output").problem("C-GReLU")
+    U = problem.solve(solver="clarabel", tol=1e-9).weights
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Solution may be inaccurate")
+        bound = rc.approximation_bound(problem, U, method="exact")
+        rc.cone_decompose(problem, U, method="exact")
+    assert bound.solver_status in ("optimal", "inaccurate")
+    assert bound.relu_objective <= bound.kappa_bound * (1 + 1e-9)

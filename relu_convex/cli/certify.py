@@ -35,7 +35,7 @@ from ..io import load_dataset, load_network_arrays
 from ..network_certificates import certify_network, exact_pattern_estimate
 from ..networks import GatedReLUNetwork, ReLUNetwork, network_from_arrays
 from ..patterns import add_bias
-from .common import print_json
+from .common import check_seed, print_json
 
 _DESCRIPTION = """\
 Certify a trained two-layer ReLU network: its objective, a lower bound on the
@@ -139,6 +139,7 @@ def run(args) -> int:
     lam = check_lam(args.lam, "--lam")
     patterns = _patterns_argument(args.patterns)
     max_patterns = check_positive_int(args.max_patterns, "--max-patterns")
+    check_seed(args.seed)
     X, y = load_dataset(args.data)
     net, bias = network_for_data(load_network_arrays(args.network), X.shape[1])
     if (net.w2.ndim == 1) != (y.ndim == 1) or (y.ndim == 2 and y.shape[1] != net.w2.shape[1]):

@@ -8,11 +8,11 @@ from ..data import check_lam
 from ..fitting import default_solver, default_working_set
 from ..io import load_dataset
 from ..problems import GatedReLUProblem, ReLUProblem
-from .common import add_data_arguments, build_patterns, prepare_X, print_json
+from .common import add_data_arguments, build_patterns, check_output_file, check_seed, plain_text, prepare_X, print_json
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("solve", help="solve the convex program on a data file", description=__doc__)
+    p = sub.add_parser("solve", help="solve the convex program on a data file", description=plain_text(__doc__))
     add_data_arguments(p)
     p.add_argument("--program", choices=["relu", "grelu"], default="relu", help="C-ReLU (default) or C-GReLU")
     p.add_argument("--solver", default=None,
@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     lam = check_lam(args.lam, "--lam")
+    check_seed(args.seed)
+    if args.save_network:
+        check_output_file(args.save_network, "--save-network")  # before solving, not after
     X, y = load_dataset(args.data)
     X = prepare_X(X, args.no_bias)
     patterns, how = build_patterns(X, args.patterns, args.seed)

@@ -4,23 +4,38 @@ Suites:
 
 ``quick`` (default)
     scikit-learn's bundled data (diabetes, breast cancer, wine, iris;
-    standardized, subsampled to 100 rows), two seeded synthetic problems, at
-    lam in {1e-3, 1e-2}, both programs, 40 sampled gates, plus every gallery
-    instance (exact patterns, stored optima). About two minutes on 2 cores.
+    standardized, subsampled to 100 rows; needs the ``sklearn`` extra), two
+    seeded synthetic problems, at lam in {1e-3, 1e-2}, both programs, 40
+    sampled gates, plus every gallery instance (exact patterns, stored
+    optima). About two minutes on 2 cores.
 ``uci``
     the paper's setting on the UCI folder (``--data-dir``): the 73
     PERFORMANCE_PROFILE datasets of ``lists.json`` (or ``--datasets``) x lam in
     logspace(-5, -1, 6), training split, 100 sampled gates (seed 0).
 ``FILE``
-    a suite file (JSON or text; see :func:`relu_convex.validation.suites.read_suite_file`).
+    a suite file. JSON: a list of dataset names, or an object with
+    ``datasets`` and optionally ``lams``, ``programs``, ``patterns`` (an
+    integer >= 1 or "exact"), ``max_samples`` (an integer >= 1 or null) and
+    ``seed``. Text: one dataset per line, optionally followed by
+    comma-separated lam values; ``#`` starts a comment.
+
+Every dataset is checked before the run: unknown names, unreadable data
+files and missing extras (scikit-learn for the ``sklearn:`` datasets) are
+refused. The report goes to ``--out``; running the same command again
+continues an interrupted run and computes again the problems that raised an
+error. The performance profile figure needs matplotlib (the ``plot`` extra);
+without it the figure is skipped with a note.
 
 Exit status: 0 every check passed, 1 a check failed (or a problem errored),
-2 bad input (unknown dataset, unreadable file, unreachable scheduler ...).
+2 bad input (unknown dataset, unreadable file, missing extra, unreachable
+scheduler ...).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
 import shlex
 import time
@@ -28,23 +43,25 @@ from pathlib import Path
 
 from ..validation.benchmark import format_speed_table, speed_table
 from ..validation.checks import CheckConfig, check_solver_names, default_solvers
-from ..validation.report import format_table, summarize, write_report
+from ..validation.report import format_table, matplotlib_missing, summarize, write_report
 from ..validation.runner import connect, run_suite
 from ..validation.suites import (
     PROGRAMS,
     QUICK_DATASETS,
     UCI_LAMS,
+    check_datasets,
     dataset_suite,
     quick_suite,
     read_suite_file,
     resolve_datasets,
     uci_profile_names,
 )
+from .common import check_seed, make_output_folder, plain_text
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("validate", help="cross-check the solvers on reference problems and write a report", description=__doc__,
-                       formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p = sub.add_parser("validate", help="cross-check the solvers on reference problems and write a report",
+                       description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", default="quick", help="'quick' (default), 'uci', or a suite file (JSON or text)")
     p.add_argument("--data-dir", help="folder of the UCI .npz files and lists.json (needed by --suite uci)")
     p.add_argument("--datasets", help="comma-separated subset of dataset names")
@@ -97,6 +114,7 @@ def _positive(value, name: str):
 
 def build_suite(args) -> tuple[list, str]:
     """Return the specs and a name for the suite selected by the arguments."""
+    check_seed(args.seed)
     programs_map = {"grelu": "C-GReLU", "relu": "C-ReLU", "c-grelu": "C-GReLU", "c-relu": "C-ReLU"}
     try:
         programs = tuple(p for p in PROGRAMS if p in {programs_map[v.lower()] for v in _split(args.programs)})
@@ -153,6 +171,9 @@ def run(args) -> int:
         raise ValueError(f"--tol must be in (0, 1), got {args.tol}")
     if args.time_limit is not None and not args.time_limit > 0:
         raise ValueError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
+    if not (math.isfinite(args.connect_timeout) and args.connect_timeout > 0):
+        raise ValueError(f"--connect-timeout must be a finite number of seconds > 0, got {args.connect_timeout}")
+    check_datasets(specs)  # unreadable files and missing extras are bad input, refused before any work
     config = CheckConfig(
         solvers=solvers,
         tol=args.tol,
@@ -172,6 +193,12 @@ def run(args) -> int:
     start = time.perf_counter()
     outcome = None
     scheduler = connect(args.scheduler, args.connect_timeout) if args.scheduler else None  # fail fast
+    try:
+        make_output_folder(out, "--out")
+    except ValueError:
+        if scheduler is not None:
+            scheduler.close()
+        raise
     try:
         outcome = run_suite(specs, config, out, scheduler=scheduler, workers=args.workers, limit=args.limit,
                             fresh=args.fresh, progress=not args.quiet, describe=describe)
@@ -193,6 +220,9 @@ def run(args) -> int:
     report = write_report(out, outcome.records, total=outcome.total, complete=outcome.complete, config=config.to_dict(),
                           describe=describe, profile_tol=args.profile_tol)
     summary = summarize(outcome.records, outcome.total)
+    missing = matplotlib_missing()
+    if missing:
+        summary["notes"].append(f"performance profile not drawn: {missing}")
     if args.json:
         print(json.dumps({**summary, "complete": outcome.complete, "computed": outcome.computed, "report": str(report),
                           "wall_time": elapsed}, indent=2))

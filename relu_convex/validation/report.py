@@ -19,7 +19,10 @@ import numpy as np
 
 from .benchmark import format_speed_table, speed_table
 
-__all__ = ["format_table", "summarize", "performance_profile", "plot_profile", "write_report"]
+__all__ = ["PLOT_INSTALL", "format_table", "summarize", "matplotlib_missing", "performance_profile", "plot_profile", "write_report"]
+
+#: how to install matplotlib, the optional ``plot`` extra that draws the figures
+PLOT_INSTALL = "pip install 'relu-convex[plot]'"
 
 
 def _num(value, fmt: str = ".6g") -> str:
@@ -121,9 +124,27 @@ def performance_profile(records, program: str, tol: float = 1e-3, violation_tol:
     return {k: np.sort(np.asarray(v)) for k, v in times.items()}
 
 
+def matplotlib_missing() -> str | None:
+    """Why no figure can be drawn (matplotlib, the ``plot`` extra, is not installed), or ``None`` when it can."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return f"matplotlib is not installed ({PLOT_INSTALL})"
+    return None
+
+
 def plot_profile(records, path, tol: float = 1e-3, violation_tol: float = 1e-6, title: str = "") -> Path | None:
-    """Draw the performance profiles (one panel per program) to a PNG; ``None`` if nothing to draw."""
-    import matplotlib
+    """Draw the performance profiles (one panel per program) to a PNG; ``None`` if nothing to draw.
+
+    Raises
+    ------
+    ImportError
+        matplotlib (the ``plot`` extra) is not installed; the message says how to install it.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(f"plot_profile needs matplotlib: {PLOT_INSTALL}") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -159,12 +180,17 @@ def plot_profile(records, path, tol: float = 1e-3, violation_tol: float = 1e-6, 
 
 def write_report(out, records, *, total: int, complete: bool, config: dict, describe: dict | None = None,
                  profile_tol: float = 1e-3) -> Path:
-    """Write ``report.md`` and ``performance_profile.png`` into ``out``; returns the report path."""
+    """Write ``report.md`` and ``performance_profile.png`` into ``out``; returns the report path.
+
+    Without matplotlib (the ``plot`` extra) the figure is left out and the
+    report says so; everything else is written.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(records, total)
-    figure = plot_profile(records, out / "performance_profile.png", profile_tol, config.get("violation_tol", 1e-6),
-                          title=(describe or {}).get("suite", ""))
+    missing = matplotlib_missing()
+    figure = None if missing else plot_profile(records, out / "performance_profile.png", profile_tol,
+                                               config.get("violation_tol", 1e-6), title=(describe or {}).get("suite", ""))
     state = "COMPLETE" if complete else f"INCOMPLETE: {summary['finished']} of {total} problems have records"
     lines = ["# relu_convex validation report", "", f"**Status: {state}**", ""]
     for key, value in (describe or {}).items():
@@ -202,6 +228,8 @@ def write_report(out, records, *, total: int, complete: bool, config: dict, desc
     if figure is not None:
         lines += ["", "## Performance profile", "", f"Relative tolerance {profile_tol:g} against the reference optimum.", "",
                   f"![performance profile]({figure.name})"]
+    elif missing and records:
+        lines += ["", "## Performance profile", "", f"Not drawn: {missing}."]
     lines += ["", "## All results", "", format_table(records, markdown=True), ""]
     path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")

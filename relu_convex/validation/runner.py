@@ -5,7 +5,11 @@ flushed and synced), and ``OUT/run.json`` holds the configuration, its hash and
 whether the run is complete. A run whose out folder already has records of
 the same configuration (same settings and problem list) picks up where it
 stopped: finished problems are not recomputed, and nothing is lost. A torn
-last line (a run killed mid-write) is ignored and that problem is redone.
+last line (a run killed mid-write) is ignored and that problem is redone. A
+problem whose record holds an error (an exception: data that could not be
+read, a missing extra, a crash) is computed again, so a run resumed after the
+cause is fixed does not replay the error; a solver's honest failure (a status
+or a failed check) is a result and is kept.
 
 ``scheduler=None`` runs the problems in this process (``workers=1``) or in a
 local process pool; ``scheduler="tcp://host:port"`` submits them to an
@@ -15,6 +19,7 @@ timings): each problem is solved by the same function from the same spec.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -161,22 +166,61 @@ class RunOutcome:
         return [r for r in self.records if not r.get("passed")]
 
 
+def _quiet_client_del(hook):
+    """An ``sys.unraisablehook`` that drops what a half-built Dask client reports while it is collected."""
+
+    def quiet(unraisable) -> None:
+        if getattr(unraisable.object, "__qualname__", "") != "Client.__del__":
+            hook(unraisable)
+
+    return quiet
+
+
 def connect(address: str, timeout: float = 5.0):
     """Connect to a Dask scheduler, failing fast with a clear message.
+
+    Parameters
+    ----------
+    address : str
+        ``tcp://HOST:PORT`` (or another scheme Dask knows: a host and port, or
+        an ``inproc://`` address of a cluster in this process).
+    timeout : float
+        Seconds to wait for the scheduler; must be > 0.
 
     Raises
     ------
     ValueError
-        Dask is not installed, or the scheduler does not answer within ``timeout`` seconds.
+        Dask is not installed, the address or the timeout is malformed, or the
+        scheduler does not answer within ``timeout`` seconds. The message names
+        ``--scheduler`` (or ``--connect-timeout``); no traceback of Dask's own
+        clean-up reaches the user.
     """
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"--connect-timeout must be a finite number of seconds > 0, got {timeout}")
     try:
         from distributed import Client
+        from distributed.comm.addressing import get_address_host_port, parse_address
+        from distributed.comm.registry import get_backend
     except ImportError:
         raise ValueError("--scheduler needs dask[distributed]: pip install 'relu-convex[dask]'") from None
     try:
-        return Client(address, timeout=f"{timeout}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ValueError(f"--scheduler: cannot reach a Dask scheduler at {address!r} within {timeout:g} s ({exc})") from None
+        scheme, _ = parse_address(address)
+        get_backend(scheme)  # a known scheme
+        if scheme != "inproc":  # in-process addresses (a LocalCluster without processes) have no port
+            get_address_host_port(address)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--scheduler: {address!r} is not a Dask scheduler address ({exc}); expected tcp://HOST:PORT") from None
+    hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_client_del(hook)  # a client that failed to start complains when collected
+    try:
+        try:
+            return Client(address, timeout=f"{timeout}s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            message = f"--scheduler: cannot reach a Dask scheduler at {address!r} within {timeout:g} s ({exc})"
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    raise ValueError(message)
 
 
 class _Progress:
@@ -248,6 +292,11 @@ def _iter_results(todo: list[ProblemSpec], config: CheckConfig, config_hash: str
                 fut.cancel()
 
 
+def _finished(records: dict[str, dict]) -> dict[str, dict]:
+    """The records that are results: those of problems that raised an error are left out (computed again)."""
+    return {k: r for k, r in records.items() if not r.get("error")}
+
+
 def reusable_records(store: RecordStore, config: CheckConfig, ids, info: dict | None = None) -> dict[str, dict] | None:
     """Records of an earlier run in ``store`` with the same settings but another problem list.
 
@@ -262,7 +311,7 @@ def reusable_records(store: RecordStore, config: CheckConfig, ids, info: dict | 
     if info is None or info.get("config") != _json_safe(config.to_dict()) or not info.get("config_hash"):
         return None
     wanted = set(ids)
-    return {k: v for k, v in store.read_records(info["config_hash"]).items() if k in wanted}
+    return {k: v for k, v in _finished(store.read_records(info["config_hash"])).items() if k in wanted}
 
 
 def run_suite(
@@ -307,7 +356,9 @@ def run_suite(
 
     Records of an earlier run in ``out`` with the same settings and another
     problem list (for example a subset of its datasets) are reused for the
-    problems both lists hold (see :func:`reusable_records`).
+    problems both lists hold (see :func:`reusable_records`). Records that hold
+    an error (the problem raised an exception) are never reused: those
+    problems are computed again.
 
     Raises
     ------
@@ -331,7 +382,7 @@ def run_suite(
             "use --fresh to discard them, or another --out folder"
         )
     store.repair()
-    done = store.read_records(config_hash)
+    done = _finished(store.read_records(config_hash))
     for record in (reusable or {}).values():
         if record["id"] not in done:
             # same settings, another problem list: the record is restamped (appended again) so

@@ -49,6 +49,7 @@ __all__ = [
     "uci_profile_names",
     "load_data",
     "build_problem",
+    "check_datasets",
     "read_suite_file",
 ]
 
@@ -221,8 +222,14 @@ def _subsample(X, y, max_samples, seed):
     return X[idx], y[idx]
 
 
+SKLEARN_INSTALL = "pip install 'relu-convex[sklearn]'"
+
+
 def _sklearn(name: str):
-    from sklearn import datasets
+    try:
+        from sklearn import datasets
+    except ImportError:
+        raise ImportError(f"sklearn:{name} needs scikit-learn, which is not installed: {SKLEARN_INSTALL}") from None
 
     X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
     X = _standardize(np.asarray(X, dtype=np.float64))
@@ -274,6 +281,49 @@ def load_data(spec: ProblemSpec) -> tuple[np.ndarray, np.ndarray]:
     return add_bias(X), y
 
 
+def check_datasets(specs) -> None:
+    """Check, before a run, that the data of every spec can be read.
+
+    ``sklearn:`` references need scikit-learn (the ``sklearn`` extra);
+    ``file:`` references are read in full (keys, shapes, finiteness);
+    ``uci:`` archives must hold ``X``, ``y`` and ``train_idx``. Gallery and
+    synthetic data are built in code and need nothing.
+
+    Parameters
+    ----------
+    specs : iterable of ProblemSpec
+
+    Raises
+    ------
+    ValueError
+        Naming the datasets and what is wrong: the extra to install, or why a
+        file cannot be read.
+    """
+    refs = {s.dataset: s for s in specs}
+    needs_sklearn = sorted(r for r in refs if r.startswith("sklearn:"))
+    if needs_sklearn:
+        try:
+            import sklearn  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                f"{', '.join(needs_sklearn)} need scikit-learn, which is not installed: {SKLEARN_INSTALL} "
+                "(or choose other datasets with --datasets)"
+            ) from None
+    for ref, spec in refs.items():
+        prefix, _, rest = ref.partition(":")
+        if prefix == "file":
+            load_dataset(rest, name=ref)
+        elif prefix == "uci":
+            path = Path(spec.data_dir or ".") / f"{rest}.npz"
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    missing = [k for k in ("X", "y", "train_idx") if k not in z.files]
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{ref}: cannot read {path} as a numpy .npz archive ({' '.join(str(exc).split())})") from None
+            if missing:
+                raise ValueError(f"{ref}: {path} must hold arrays X, y and train_idx; missing {', '.join(missing)}")
+
+
 def build_problem(spec: ProblemSpec):
     """Return ``(problem, stored_optimum)`` of a spec; ``stored_optimum`` is ``None`` outside the gallery."""
     from ..problems import GatedReLUProblem, ReLUProblem
@@ -293,6 +343,17 @@ def build_problem(spec: ProblemSpec):
 # -- user suite files ----------------------------------------------------------------------------
 
 _FILE_KEYS = {"datasets", "lams", "programs", "patterns", "max_samples", "seed"}
+
+
+def _file_int(obj: dict, key: str, value, minimum: int, path: Path, expected: str) -> int:
+    """``value`` (the file's ``key``, or the default) as an int >= ``minimum``; a ValueError naming the key otherwise."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if isinstance(value, float) and value.is_integer() or isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        value, ok = int(value), True
+    if not ok or value < minimum:
+        where = f"'{key}'" if key in obj else f"the default {key}"
+        raise ValueError(f"--suite: {path}: {where} must be {expected}, got {value!r}")
+    return int(value)
 
 
 def read_suite_file(path, *, data_dir=None, lams=UCI_LAMS, patterns: int | str = 100, max_samples=None,
@@ -340,13 +401,14 @@ def read_suite_file(path, *, data_dir=None, lams=UCI_LAMS, patterns: int | str =
         try:
             file_lams = [float(v) for v in obj.get("lams", lams)]
             programs = tuple(obj.get("programs", PROGRAMS))
-            pat = obj.get("patterns", patterns)
-            pat = pat if pat == "exact" else int(pat)
-            max_samples = obj.get("max_samples", max_samples)
-            max_samples = None if max_samples is None else int(max_samples)
-            seed = int(obj.get("seed", seed))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"--suite: {path} has a malformed value ({exc})") from None
+        pat = obj.get("patterns", patterns)
+        pat = pat if pat == "exact" else _file_int(obj, "patterns", pat, 1, path, "an integer >= 1 or \"exact\"")
+        max_samples = obj.get("max_samples", max_samples)
+        max_samples = None if max_samples is None else _file_int(obj, "max_samples", max_samples, 1, path,
+                                                                 "an integer >= 1 or null")
+        seed = _file_int(obj, "seed", obj.get("seed", seed), 0, path, "an integer >= 0")
         if not set(programs) <= set(PROGRAMS):
             raise ValueError(f"--suite: {path}: programs must be a subset of {list(PROGRAMS)}, got {list(programs)}")
         if any(not np.isfinite(v) or v < 0 for v in file_lams) or not file_lams:
