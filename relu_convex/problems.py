@@ -108,6 +108,19 @@ class _ConvexProblem:
         self.offset = bool(offset)
         self._penalized = np.array([j for j in range(self.d) if j not in self.unpenalized])
         self.array_data = _array_data(X, y, patterns, self.X, self.y, self.patterns)
+        y64 = np.asarray(self.y, dtype=np.float64)
+        if self.offset:
+            y64 = y64 - y64.mean(axis=0)
+        self._zero_objective = float(np.sum(y64 * y64) / (2 * self.n))
+
+    @property
+    def zero_objective(self) -> float:
+        r"""The objective :math:`F(0) = \|y\|^2 / (2n)` of the all-zero weights (of the centered targets with ``offset``).
+
+        An upper bound on the optimum, and the scale against which
+        :func:`~relu_convex.solvers.result.relative_gap` measures near-zero objectives.
+        """
+        return self._zero_objective
 
     @property
     def backend(self) -> str:
