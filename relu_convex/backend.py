@@ -37,7 +37,8 @@ import numpy as np
 from .interop._extras import require
 from .operators import power_norm_squared
 
-__all__ = ["get_namespace", "to_numpy", "from_numpy", "is_foreign_array", "ArrayAPIMaskedOperator", "ArrayData"]
+__all__ = ["get_namespace", "to_numpy", "from_numpy", "is_foreign_array", "require_array_api", "ArrayAPIMaskedOperator",
+           "ArrayData"]
 
 
 def get_namespace(*arrays):
@@ -74,15 +75,41 @@ def from_numpy(a: np.ndarray, like):
 def is_foreign_array(a) -> bool:
     """Whether ``a`` is an array of a non-NumPy array-API library (e.g. a PyTorch tensor).
 
-    False for NumPy arrays, lists and scalars, and when ``array-api-compat`` is absent.
+    False for NumPy arrays, lists and scalars. Without ``array-api-compat``, an
+    object with ``__array_namespace__`` or ``__dlpack__`` (a PyTorch tensor, a
+    CuPy or JAX array) counts as one, so that it is recognised either way
+    (:func:`require_array_api` then says what to install).
     """
     if a is None or isinstance(a, (np.ndarray, np.generic, list, tuple, int, float)):
         return False
     try:
         import array_api_compat as compat
-    except ImportError:  # pragma: no cover - then no foreign array can reach here usefully
-        return False
+    except ImportError:
+        return hasattr(a, "__array_namespace__") or hasattr(a, "__dlpack__")
     return bool(compat.is_array_api_obj(a)) and not compat.is_numpy_array(a)
+
+
+def require_array_api(a, name: str = "X"):
+    """Return the ``array_api_compat`` module for the non-NumPy array ``a`` given as ``name``.
+
+    Raises
+    ------
+    ImportError
+        ``array-api-compat`` is not installed: the message names ``name``, its
+        type and the extra that installs it (``pip install 'relu-convex[torch]'``).
+        A problem built from such an array iterates in its library, on its
+        device, and there is no silent fallback to NumPy.
+    """
+    try:
+        import array_api_compat
+    except ImportError:
+        kind = f"{type(a).__module__}.{type(a).__name__}"
+        raise ImportError(
+            f"{name} is a {kind}: problems built from non-NumPy arrays iterate in their library through "
+            "array-api-compat, which is not installed; install it with: pip install 'relu-convex[torch]' "
+            f"(or pip install array-api-compat), or pass NumPy arrays instead (e.g. {name}.numpy() for a CPU tensor)"
+        ) from None
+    return array_api_compat
 
 
 class ArrayAPIMaskedOperator:

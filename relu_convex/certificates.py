@@ -46,7 +46,8 @@ class Certificate(Report):
     gap : float
         ``objective - lower_bound``.
     relative_gap : float
-        ``gap / objective``.
+        ``gap / max(objective, 1e-6 * F(0))``, ``F(0)`` the objective of the zero
+        weights (:func:`relu_convex.solvers.result.relative_gap`).
     max_violation : float
         Largest cone violation relative to the data scale (C-ReLU; 0 for C-GReLU).
         When it is positive the weights are not feasible for C-ReLU and
@@ -228,7 +229,7 @@ def certify_weights(problem, weights, multipliers=None, *, repair: bool = True, 
         objective=objective,
         lower_bound=lower,
         gap=objective - lower,
-        relative_gap=relative_gap(objective, lower),
+        relative_gap=relative_gap(objective, lower, problem.zero_objective),
         max_violation=violation,
         program=problem.program,
         dual=bound.theta,

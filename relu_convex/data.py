@@ -118,10 +118,15 @@ def check_lam(lam, name: str = "lam") -> float:
     return lam
 
 
-def check_patterns(patterns, n: int, name: str = "patterns") -> np.ndarray:
+def check_patterns(patterns, n: int, name: str = "patterns", *, pattern_set: bool = False) -> np.ndarray:
     """Return activation patterns as a boolean array of shape (n, p) with p >= 1.
 
-    Column ``i`` is the diagonal of the mask ``D_i``.
+    Column ``i`` is the diagonal of the mask ``D_i``. With ``pattern_set=True``
+    the columns must also form a pattern set: no all-false column and no column
+    repeated (``ValueError`` naming the first offending column; the problem
+    classes ask this, since such columns only add copies of a block or a block
+    that cannot act, and usually mean masks built for other data).
+    :func:`relu_convex.patterns.unique_patterns` drops them.
     """
     if patterns is None:
         raise TypeError(f"{name} must be a boolean array of shape (n, p), got None")
@@ -135,7 +140,24 @@ def check_patterns(patterns, n: int, name: str = "patterns") -> np.ndarray:
         raise ValueError(f"{name} must have shape (n, p) with n = {n}, got shape {a.shape}")
     if a.shape[1] == 0:
         raise ValueError(f"{name} must hold at least one pattern (p >= 1), got shape {a.shape}")
+    if pattern_set:
+        _check_pattern_set(a, name)
     return a
+
+
+def _check_pattern_set(a: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` at the first all-false or repeated column of the boolean (n, p) array ``a``."""
+    fix = "drop them with relu_convex.patterns.unique_patterns"
+    empty = np.flatnonzero(~a.any(axis=0))
+    if empty.size:
+        raise ValueError(f"{name}: column {empty[0]} is all-false (no active row), and a pattern set has no all-false "
+                         f"column ({empty.size} found); {fix}")
+    _, first, inverse = np.unique(np.packbits(a, axis=0), axis=1, return_index=True, return_inverse=True)
+    if first.size < a.shape[1]:
+        original = first[np.ravel(inverse)]  # the first column equal to each column
+        repeats = np.flatnonzero(original != np.arange(a.shape[1]))
+        raise ValueError(f"{name}: column {repeats[0]} repeats column {original[repeats[0]]}, and a pattern set has "
+                         f"unique columns ({repeats.size} repeated columns found); {fix}")
 
 
 def check_gates(gates, d: int, name: str = "gates") -> np.ndarray:

@@ -162,7 +162,7 @@ class _ConvexReLUBase(BaseEstimator):
             options["unpenalized"] = (-1,)
         problem = make_problem(self.model, Xd, Y, masks, float(self.lam), **options)
         solver = default_solver(self.model, self.solver, free_terms=problem.has_free_terms,
-                                shape=(problem.n, problem.d, problem.p))
+                                shape=(problem.n, problem.d, problem.p), lam=problem.lam)
         result = problem.solve(solver=solver, **solve_options(solver, tol=self.tol, max_iter=self.max_iter))
         if not result.status.has_point:
             raise SolverFailedError(f"{type(self).__name__}.fit: solver {solver!r} returned status {result.status.value}: {result.message}")

@@ -20,6 +20,8 @@ __all__ = [
     "DEFAULT_SOLVER",
     "PATH_SOLVER",
     "FREE_TERMS_SOLVER",
+    "ZERO_LAM_SOLVER",
+    "POSITIVE_LAM_SOLVERS",
     "WARM_START_SOLVERS",
     "MODELS",
     "check_model",
@@ -70,6 +72,18 @@ path took 0.12 s, its cold path 0.38 s and ``"ipm"``'s (cold) 0.52 s. C-ReLU: ``
 FREE_TERMS_SOLVER = "clarabel"
 """Solver used when none is named and the program has unpenalized columns or an offset,
 which "fista", "al" and "ipm" do not handle (the conic route does)."""
+
+ZERO_LAM_SOLVER = "clarabel"
+r"""Solver used when none is named and ``lam = 0`` (no regularization).
+
+The program is then (cone-constrained) least squares: the dual feasible set shrinks
+to :math:`\{\theta : X^\top D_i \theta = 0\}`, the certified bound of any computed
+point is 0, and :data:`POSITIVE_LAM_SOLVERS` refuse it; the conic route solves it,
+and certifies it when the optimum is (near) 0, e.g. when the patterns let the
+model interpolate the data (:func:`relu_convex.solvers.result.relative_gap`)."""
+
+POSITIVE_LAM_SOLVERS: tuple[str, ...] = ("fista", "al", "ipm")
+"""Solvers that need ``lam > 0`` (they raise ``ValueError`` naming ``lam`` otherwise)."""
 
 WARM_START_SOLVERS: tuple[str, ...] = ("fista", "al")
 """Solvers that accept ``weights0`` (the conic route does not)."""
@@ -136,12 +150,14 @@ def ipm_work_ratio(n: int, d: int, p: int) -> float:
 
 
 def default_solver(model: str, solver: str | None = None, *, free_terms: bool = False,
-                   shape: tuple[int, int, int] | None = None, path: bool = False) -> str:
+                   shape: tuple[int, int, int] | None = None, path: bool = False, lam: float | None = None) -> str:
     """Return ``solver``, or the default when it is ``None``.
 
     The default is the model's entry of :data:`DEFAULT_SOLVER` (of :data:`PATH_SOLVER`
-    for a regularization path, ``path=True``), or :data:`FREE_TERMS_SOLVER` when the
-    program has unpenalized columns or an output offset (``free_terms=True``). With
+    for a regularization path, ``path=True``), :data:`FREE_TERMS_SOLVER` when the
+    program has unpenalized columns or an output offset (``free_terms=True``), or
+    :data:`ZERO_LAM_SOLVER` when ``lam`` is 0 (for a path: the smallest value of its
+    grid; ``None``: not known, taken as positive). With
     ``shape = (n, d, p)`` (samples, features with any bias column, patterns), a default
     ``"ipm"`` whose Newton systems would exceed its memory limit, or (C-GReLU) whose
     :func:`ipm_work_ratio` exceeds :data:`GATED_IPM_MAX_RATIO`, becomes the model's
@@ -150,6 +166,8 @@ def default_solver(model: str, solver: str | None = None, *, free_terms: bool = 
     model = check_model(model)
     if solver is not None:
         return solver
+    if lam is not None and not lam > 0:
+        return ZERO_LAM_SOLVER
     name = FREE_TERMS_SOLVER if free_terms else (PATH_SOLVER if path else DEFAULT_SOLVER)[model]
     if name == "ipm" and shape is not None:
         from .solvers.ipm_system import fits_in_memory

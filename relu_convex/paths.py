@@ -32,6 +32,7 @@ from .certificates import Certificate
 from .data import check_lam, check_patterns, check_positive_int, check_X, check_y
 from .duality import grelu_constraint_values, relu_constraint_values
 from .fitting import (
+    POSITIVE_LAM_SOLVERS,
     WARM_START_SOLVERS,
     active_neurons,
     check_model,
@@ -216,7 +217,9 @@ def regularization_path(
         to ``ratio`` times it.
     model : {"relu", "gated"}
     solver : str, optional
-        Any solver name; ``None`` uses :data:`relu_convex.fitting.PATH_SOLVER`.
+        Any solver name; ``None`` uses :data:`relu_convex.fitting.PATH_SOLVER`, or
+        :data:`relu_convex.fitting.ZERO_LAM_SOLVER` for a grid that holds 0 (which
+        ``"fista"``, ``"al"`` and ``"ipm"`` refuse).
     warm_start : bool
         Start each solve from the previous solution when the solver accepts
         ``weights0`` (and, for ``"al"``, from the previous cone multipliers,
@@ -243,13 +246,20 @@ def regularization_path(
     X = check_X(X)
     y = check_y(y, X.shape[0], dtype=X.dtype)
     patterns = check_patterns(patterns, X.shape[0])
-    solver = default_solver(model, solver, free_terms=free, shape=(X.shape[0], X.shape[1], patterns.shape[1]), path=True)
     if lams is None:
         lams = lam_grid(lam_max(X, y, patterns, model), num=num, ratio=ratio)
-    values = np.atleast_1d(np.asarray(lams, dtype=np.float64))
+    try:
+        values = np.atleast_1d(np.asarray(lams, dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"lams must be a non-empty 1-D sequence of numbers >= 0, got {type(lams).__name__} {lams!r:.80}") from exc
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"lams must be a non-empty 1-D sequence of numbers >= 0, got shape {values.shape}")
     grid = sorted({check_lam(v, "lams") for v in values}, reverse=True)
+    solver = default_solver(model, solver, free_terms=free, shape=(X.shape[0], X.shape[1], patterns.shape[1]), path=True,
+                            lam=grid[-1])
+    if isinstance(solver, str) and solver.lower() in POSITIVE_LAM_SOLVERS and not grid[-1] > 0:
+        raise ValueError(f"lams: solver {solver!r} needs lam > 0, and the grid holds 0; leave solver=None "
+                         "(the path is then solved by a conic solver) or name one: 'clarabel', 'ecos' or 'scs'")
     if working_set is None:
         working_set = default_working_set(X.shape[0], patterns.shape[1], free_terms=free)
     if not isinstance(working_set, (bool, np.bool_)):

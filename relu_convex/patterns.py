@@ -25,7 +25,8 @@ def sample_gates(d: int, p: int, seed: int | np.random.Generator | None = 0) -> 
     p : int
         Number of gates.
     seed : int, Generator or None
-        Seed for :func:`numpy.random.default_rng`.
+        Seed for :func:`numpy.random.default_rng` (an integer >= 0, a sequence of
+        them, or None), or a Generator to draw from.
 
     Returns
     -------
@@ -33,7 +34,14 @@ def sample_gates(d: int, p: int, seed: int | np.random.Generator | None = 0) -> 
     """
     d = check_positive_int(d, "d")
     p = check_positive_int(p, "p")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if isinstance(seed, np.random.Generator):
+        rng = seed
+    else:
+        try:
+            rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"seed must be None, an integer >= 0 (or a sequence of them) or a numpy.random.Generator, "
+                            f"got {type(seed).__name__} {seed!r:.60}") from exc
     return rng.standard_normal((d, p))
 
 

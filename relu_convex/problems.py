@@ -98,7 +98,7 @@ class _ConvexProblem:
         self.X = check_X(X)
         self.n, self.d = self.X.shape
         self.y = check_y(y, self.n, dtype=self.X.dtype)
-        self.patterns = check_patterns(patterns, self.n)
+        self.patterns = check_patterns(patterns, self.n, pattern_set=True)
         self.lam = check_lam(lam)
         self.p = self.patterns.shape[1]
         self.operator = MaskedOperator(self.X, self.patterns)
@@ -108,6 +108,19 @@ class _ConvexProblem:
         self.offset = bool(offset)
         self._penalized = np.array([j for j in range(self.d) if j not in self.unpenalized])
         self.array_data = _array_data(X, y, patterns, self.X, self.y, self.patterns)
+        y64 = np.asarray(self.y, dtype=np.float64)
+        if self.offset:
+            y64 = y64 - y64.mean(axis=0)
+        self._zero_objective = float(np.sum(y64 * y64) / (2 * self.n))
+
+    @property
+    def zero_objective(self) -> float:
+        r"""The objective :math:`F(0) = \|y\|^2 / (2n)` of the all-zero weights (of the centered targets with ``offset``).
+
+        An upper bound on the optimum, and the scale against which
+        :func:`~relu_convex.solvers.result.relative_gap` measures near-zero objectives.
+        """
+        return self._zero_objective
 
     @property
     def backend(self) -> str:
@@ -256,7 +269,8 @@ class GatedReLUProblem(_ConvexProblem):
         NumPy, or a tensor on ``X``'s device.
     patterns : ndarray of bool, shape (n, p)
         Column ``i`` is the diagonal of :math:`D_i` (NumPy, or a bool tensor
-        on ``X``'s device).
+        on ``X``'s device). A pattern set: unique columns, none all-false
+        (``ValueError`` naming the first offending column otherwise).
     lam : float
         Regularization strength, >= 0.
     unpenalized : sequence of int, optional
@@ -267,11 +281,11 @@ class GatedReLUProblem(_ConvexProblem):
 
     program = "C-GReLU"
 
-    def check_weights(self, weights) -> np.ndarray:
-        """Validate ``U`` of shape (p, d) (or (c, p, d))."""
+    def check_weights(self, weights, name: str = "weights") -> np.ndarray:
+        """Validate ``U`` of shape (p, d) (or (c, p, d)); errors name the argument ``name``."""
         if isinstance(weights, tuple):
-            raise TypeError("weights for GatedReLUProblem must be one array U of shape (p, d), got a tuple")
-        return self._check_array(weights, "weights")
+            raise TypeError(f"{name} for GatedReLUProblem must be one array U of shape (p, d), got a tuple")
+        return self._check_array(weights, name)
 
     def predict(self, weights) -> np.ndarray:
         r"""Return :math:`\sum_i D_i X u_i`, shape (n,) or (n, c)."""
@@ -370,7 +384,9 @@ class ReLUProblem(_ConvexProblem):
     y : array_like, shape (n,) or (n, c)
         NumPy, or a tensor on ``X``'s device.
     patterns : ndarray of bool, shape (n, p)
-        NumPy, or a bool tensor on ``X``'s device.
+        NumPy, or a bool tensor on ``X``'s device. A pattern set: unique
+        columns, none all-false (``ValueError`` naming the first offending
+        column otherwise).
     lam : float
     unpenalized : sequence of int, optional
         Columns the group norms skip, e.g. ``(-1,)`` for the bias column of
@@ -382,11 +398,11 @@ class ReLUProblem(_ConvexProblem):
 
     program = "C-ReLU"
 
-    def check_weights(self, weights) -> tuple[np.ndarray, np.ndarray]:
-        """Validate the pair ``(V, W)``, each of shape (p, d) (or (c, p, d))."""
+    def check_weights(self, weights, name: str = "weights") -> tuple[np.ndarray, np.ndarray]:
+        """Validate the pair ``(V, W)``, each of shape (p, d) (or (c, p, d)); errors name the argument ``name``."""
         if not isinstance(weights, (tuple, list)) or len(weights) != 2:
-            raise TypeError("weights for ReLUProblem must be a pair (V, W) of arrays of shape (p, d)")
-        return self._check_array(weights[0], "weights[0] (V)"), self._check_array(weights[1], "weights[1] (W)")
+            raise TypeError(f"{name} for ReLUProblem must be a pair (V, W) of arrays of shape (p, d)")
+        return self._check_array(weights[0], f"{name}[0] (V)"), self._check_array(weights[1], f"{name}[1] (W)")
 
     def predict(self, weights) -> np.ndarray:
         r"""Return :math:`\sum_i D_i X (v_i - w_i)`, shape (n,) or (n, c)."""
@@ -513,10 +529,11 @@ class ReLUProblem(_ConvexProblem):
 
 def _array_data(X, y, patterns, X_host, y_host, patterns_host):
     """The data in ``X``'s array library when it is not NumPy (None otherwise); ``y`` and ``patterns`` must match it."""
-    from .backend import is_foreign_array
+    from .backend import is_foreign_array, require_array_api
 
     if not is_foreign_array(X):
         return None
+    require_array_api(X, "X")  # ImportError naming the extra: no silent NumPy route for a tensor
     from .backend import ArrayData, get_namespace
 
     data = ArrayData(X, X_host, y_host, patterns_host)

@@ -843,7 +843,9 @@ def test_warm_attempt_budget_covers_the_refinements_setup():
     n, d, groups = 2000, 21, 46
     setup = refinement_setup_work(n, groups, d)
     assert setup > 5 * (newton_step_work(n, groups, d) - rc.solvers.newton.NEWTON_OVERHEAD)
-    problem = rc.GatedReLUProblem(np.ones((n, d)), np.ones(n), np.ones((n, 60), dtype=bool), lam=0.1)
+    masks = np.ones((n, 60), dtype=bool)
+    masks[np.arange(60), np.arange(60)] = False  # 60 distinct patterns
+    problem = rc.GatedReLUProblem(np.ones((n, d)), np.ones(n), masks, lam=0.1)
     U = np.zeros((60, d))
     U[:groups] = 1.0
     assert _step_work(problem, U, setup=True) == pytest.approx(setup)

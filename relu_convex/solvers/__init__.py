@@ -11,6 +11,8 @@ structured interior-point method ``"ipm"``
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .interior_point import CONIC_SOLVERS, OPEN_SOLVERS, check_mosek, solve_conic
@@ -32,6 +34,32 @@ def available_solvers(problem=None) -> list[str]:
     return names
 
 
+_WORKING_SET_OPTIONS = ("initial_size", "max_rounds", "weights0", "multipliers0")
+"""Options that :func:`~relu_convex.solvers.working_set.solve_working_set` takes for any solver."""
+
+
+def _check_options(problem, solver: str, fn, options: dict, working_set: bool) -> None:
+    """Raise ``TypeError`` naming the public method, the unknown options and the accepted ones.
+
+    A solver callable that takes ``**options`` accepts any option.
+    """
+    parameters = inspect.signature(fn).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    accepted = [parameter.name for parameter in parameters
+                if parameter.kind in kinds and parameter.name not in ("problem", "solver")]
+    if working_set:
+        accepted += [name for name in _WORKING_SET_OPTIONS if name not in accepted]
+    unknown = [name for name in options if name not in accepted]
+    if unknown:
+        raise TypeError(
+            f"{type(problem).__name__}.solve(solver={solver!r}) got unknown option"
+            f"{'s' if len(unknown) > 1 else ''} {', '.join(repr(name) for name in unknown)}; "
+            f"accepted options: {', '.join(accepted + ['working_set'])}"
+        )
+
+
 def solve(problem, solver: str = "clarabel", **options) -> SolveResult:
     """Solve ``problem`` with the named solver.
 
@@ -51,6 +79,8 @@ def solve(problem, solver: str = "clarabel", **options) -> SolveResult:
     ------
     ValueError
         Unknown solver name, or a first-order solver for the wrong program.
+    TypeError
+        An option the solver does not take (the message lists those it takes).
     SolverUnavailableError
         The solver is not installed or (MOSEK) not licensed.
     """
@@ -60,6 +90,9 @@ def solve(problem, solver: str = "clarabel", **options) -> SolveResult:
     working_set = options.pop("working_set", False)
     if not isinstance(working_set, (bool, np.bool_)):
         raise TypeError(f"working_set must be True or False, got {working_set!r}")
+    fn = solve_conic if name in CONIC_SOLVERS else FIRST_ORDER.get(name, (None, None))[1]
+    if fn is not None:
+        _check_options(problem, name, fn, options, bool(working_set))
     if working_set:  # each restricted solve comes back here, where the name and program are checked
         from .working_set import solve_working_set
 

@@ -107,7 +107,7 @@ from ..operators import MaskedOperator
 from .al_part import AugmentedPart
 from .al_polish import _certified_start, _objective, _point_bound, _Refiner
 from .array_parts import ArrayAugmentedPart
-from .options import Deadline, History, check_flag, check_run_options, check_tol
+from .options import FLOAT32_STOP, Deadline, History, check_flag, check_lam_positive, check_run_options, check_tol
 from .proximal import ArrayOps, Progress, fista, ops_for
 from .result import BestBound, SolveResult, cone_result, relative_gap
 
@@ -219,6 +219,7 @@ def _check_problem(problem) -> None:
             f"solver 'al' solves C-ReLU problems (ReLUProblem), got {type(problem).__name__}; "
             "use solver='fista' for GatedReLUProblem"
         )
+    check_lam_positive(problem, "al")
 
 
 def _check_multipliers(multipliers0, problem) -> tuple[np.ndarray, np.ndarray] | None:
@@ -266,6 +267,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
         make_part = lambda y, m, rho: AugmentedPart(op, y, m, rho)  # noqa: E731
     row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", op.X, op.X))))
     target_scale = float(np.max(np.abs(y), initial=0.0))
+    zero_objective = 0.5 * float(np.sum(np.square(y, dtype=np.float64))) / op.n  # this output's F(0), for the history
     ops = ops_for(run.x)
     inner_tol = _INNER_TOL0
     scale = lam if lam > 0 else 1.0
@@ -289,7 +291,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
             run.consider(part.lower_bound(progress.at_z, lam))
             objective = out.objective(progress.x, progress.products)
             violation = out.violation(progress.x, progress.products)
-            history.record(base + progress.iteration, objective, run.bound, violation, clock.elapsed())
+            history.record(base + progress.iteration, objective, run.bound, violation, clock.elapsed(), zero_objective)
             history.data["output"].append(output)
             if violation <= feas_tol and relative_gap(objective, run.bound) <= tol:
                 run.done = True
@@ -341,7 +343,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
 def solve_al(
     problem,
     *,
-    tol: float = 1e-6,
+    tol: float | None = None,
     feas_tol: float = 1e-6,
     max_iter: int = 50_000,
     time_limit: float | None = None,
@@ -360,8 +362,22 @@ def solve_al(
     Parameters
     ----------
     problem : ReLUProblem
-    tol : float
-        Certified relative gap required for ``optimal`` (default 1e-6).
+        ``lam > 0``: at ``lam = 0`` no certified bound exceeds 0, and this
+        solver refuses it (``ValueError`` naming ``lam``; the conic solvers
+        handle it).
+    tol : float, optional
+        Certified relative gap (:func:`~relu_convex.solvers.result.relative_gap`)
+        required for ``optimal``. ``None`` (default):
+        :data:`~relu_convex.solvers.options.DEFAULT_TOL` (1e-6) for float64 data,
+        :data:`~relu_convex.solvers.options.FLOAT32_TOL` (1e-4) for float32 data
+        (NumPy or tensors), whose iterations in float32 are not refined and stop
+        improving the certificate long before 1e-6. Float32 iterations stop at
+        :data:`~relu_convex.solvers.options.FLOAT32_STOP` times ``tol`` on their
+        own certificate, which is then recomputed in float64. They may stall
+        above even 1e-4 (a 40-sample problem stayed near 1.5e-4 for 50000
+        iterations, where float64 iterations certified 1e-5 after 6211 without
+        refinement): for a tighter certificate of float32 data use float64 data
+        or ``"ipm"``, which computes in float64.
     feas_tol : float
         Largest relative cone violation allowed for ``optimal`` (default 1e-6),
         measured as :meth:`~relu_convex.ReLUProblem.constraint_violation`.
@@ -435,7 +451,7 @@ def solve_al(
     Raises
     ------
     ValueError, TypeError
-        For a bad option value (the message names the option).
+        For a bad option value (the message names the option), or ``lam = 0``.
     ImportError
         For ``kernels="numba"`` when numba is not installed (the message names
         ``pip install 'relu-convex[numba]'``).
@@ -443,8 +459,10 @@ def solve_al(
     _check_problem(problem)
     tol, max_iter, time_limit, verbose, check_every, polish, polish_size = check_run_options(
         tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose, check_every=check_every,
-        polish=polish, polish_size=polish_size)
+        polish=polish, polish_size=polish_size, dtype=problem.operator.dtype)
     feas_tol = check_tol(feas_tol, "feas_tol")
+    # float32 iterations stop on their own certificate with a margin for its recomputation in float64
+    stop_tol = tol if problem.operator.dtype == np.float64 else FLOAT32_STOP * tol
     if nnls is not None:
         nnls = check_flag(nnls, "nnls")
     mult0 = _check_multipliers(multipliers0, problem)
@@ -455,7 +473,7 @@ def solve_al(
     if weights0 is None:
         V0 = W0 = np.zeros(problem.weight_shape, dtype=dtype)
     else:
-        V0, W0 = (w.astype(dtype) for w in problem.check_weights(weights0))
+        V0, W0 = (w.astype(dtype) for w in problem.check_weights(weights0, "weights0"))
 
     clock = Deadline(time_limit)
     history = History()
@@ -490,7 +508,7 @@ def solve_al(
         for j, k in enumerate(pending):
             yk, run, make_part = tasks[k]
             rho = rho0[k] if sweep == 0 or not np.isfinite(run.rho) else run.rho
-            _solve_output(op, yk, lam, run, rho=rho, tol=tol, feas_tol=feas_tol, max_iter=max_iter,
+            _solve_output(op, yk, lam, run, rho=rho, tol=stop_tol, feas_tol=feas_tol, max_iter=max_iter,
                           clock=clock.share(len(pending) - j), check_every=check_every, history=history,
                           output=k, verbose=verbose, make_part=make_part, polish=refiner)
     runs = []

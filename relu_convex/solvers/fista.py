@@ -22,7 +22,8 @@ because the gradient is affine in the predictions
 (:math:`\nabla f(x_k) = (\nabla f(z_k) + \beta \nabla f(x_{k-1}))/(1 + \beta)`),
 so a check costs no matrix product. Every such value is a lower bound on the
 optimum (weak duality); the solver keeps the largest and stops when
-:math:`(F(U_{\text{best}}) - \text{bound}) / F(U_{\text{best}}) \le` ``tol``.
+:math:`(F(U_{\text{best}}) - \text{bound}) / \max(F(U_{\text{best}}), 10^{-6} F(0)) \le` ``tol``
+(:func:`~relu_convex.solvers.result.relative_gap`).
 Only that stop reports ``optimal``; ``max_iter`` and ``time_limit`` report
 ``max_iterations`` and ``time_limit`` with the certificate reached.
 
@@ -73,7 +74,7 @@ from ..duality import DualBound, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayLeastSquaresPart
 from .newton_work import DEFAULT_MAX_SIZE, newton_step_work, refinement_setup_work, refinement_size
-from .options import Deadline, History, check_optional_flag, check_run_options
+from .options import FLOAT32_STOP, Deadline, History, check_lam_positive, check_optional_flag, check_run_options
 from .polish import polish_grelu
 from .proximal import Evaluation, Progress, fista, group_norm_sum
 from .result import SolveResult, SolveStatus, relative_gap
@@ -312,12 +313,13 @@ def _check_problem(problem) -> None:
             f"solver 'fista' solves C-GReLU problems (GatedReLUProblem), got {type(problem).__name__}; "
             "use solver='al' for ReLUProblem"
         )
+    check_lam_positive(problem, "fista")
 
 
 def solve_fista(
     problem,
     *,
-    tol: float = 1e-6,
+    tol: float | None = None,
     max_iter: int = 50_000,
     time_limit: float | None = None,
     weights0=None,
@@ -334,10 +336,18 @@ def solve_fista(
     ----------
     problem : GatedReLUProblem
         Targets (n,) give weights (p, d); targets (n, c) give (c, p, d).
-    tol : float
-        Stop when the certified relative gap :math:`(F - \text{bound})/F` is at
-        most ``tol`` (default 1e-6). In float32 the gap cannot go much below
-        about 1e-5, the rounding of the products.
+        ``lam > 0``: at ``lam = 0`` no certified bound exceeds 0, and this
+        solver refuses it (``ValueError`` naming ``lam``; the conic solvers
+        handle it).
+    tol : float, optional
+        Stop when the certified relative gap
+        (:func:`~relu_convex.solvers.result.relative_gap`) is at most ``tol``.
+        ``None`` (default): :data:`~relu_convex.solvers.options.DEFAULT_TOL`
+        (1e-6) for float64 data, :data:`~relu_convex.solvers.options.FLOAT32_TOL`
+        (1e-4) for float32 data (NumPy or tensors), whose iterations in float32
+        stop improving the certificate long before 1e-6. Float32 iterations stop
+        at :data:`~relu_convex.solvers.options.FLOAT32_STOP` times ``tol`` on
+        their own certificate, which is then recomputed in float64.
     max_iter : int
         Largest number of proximal-gradient steps (default 50000).
     time_limit : float, optional
@@ -412,15 +422,18 @@ def solve_fista(
     Raises
     ------
     ValueError, TypeError
-        For a bad option value (the message names the option).
+        For a bad option value (the message names the option), or ``lam = 0``.
     """
     _check_problem(problem)
+    dtype = problem.operator.dtype
     tol, max_iter, time_limit, verbose, check_every, polish, polish_size = check_run_options(
         tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose, check_every=check_every,
-        polish=polish, polish_size=polish_size)
+        polish=polish, polish_size=polish_size, dtype=dtype)
     mixed_precision = check_optional_flag(mixed_precision, "mixed_precision")
-    dtype = problem.operator.dtype
-    U0 = np.zeros(problem.weight_shape, dtype=dtype) if weights0 is None else problem.check_weights(weights0).astype(dtype)
+    # float32 iterations stop on their own certificate with a margin for its recomputation in float64
+    stop_tol = tol if dtype == np.float64 else FLOAT32_STOP * tol
+    F0 = problem.zero_objective  # the scale of relative gaps of near-zero objectives (relative_gap)
+    U0 = np.zeros(problem.weight_shape, dtype=dtype) if weights0 is None else problem.check_weights(weights0, "weights0").astype(dtype)
 
     clock = Deadline(time_limit)
     data = getattr(problem, "array_data", None)  # X's array library when not NumPy (relu_convex.backend)
@@ -462,7 +475,7 @@ def solve_fista(
         F = ev.value + lam * group_norm_sum(x64)
         if point is None or F < point[2]:
             point = (x64, ev.products, F)
-        history.record(iteration, point[2], best["bound"], 0.0, clock.elapsed())
+        history.record(iteration, point[2], best["bound"], 0.0, clock.elapsed(), F0)
         return F
 
     def refine_ready(progress: Progress, iteration: int) -> bool:
@@ -475,7 +488,7 @@ def solve_fista(
         iteration = done["iterations"] + progress.iteration
         if progress.iteration == 1 or progress.iteration % MIXED_CHECK_EVERY == 0:
             F = examine(progress.x, iteration)
-            rel = relative_gap(point[2], best["bound"])
+            rel = relative_gap(point[2], best["bound"], F0)
             if verbose:
                 print(f"fista {iteration:6d}  float32 iterate: objective {F:.10e}  "
                       f"bound {best['bound']:.10e}  rel gap {rel:.2e}  step {progress.step:.2e}")
@@ -501,12 +514,12 @@ def solve_fista(
         consider(smooth.lower_bound(progress.at_z, lam))
         if progress.at_x is not None and progress.at_x is not progress.at_z:
             consider(smooth.lower_bound(progress.at_x, lam))
-        history.record(iteration, progress.best_objective, best["bound"], 0.0, clock.elapsed())
-        rel = relative_gap(progress.best_objective, best["bound"])
+        history.record(iteration, progress.best_objective, best["bound"], 0.0, clock.elapsed(), F0)
+        rel = relative_gap(progress.best_objective, best["bound"], F0)
         if verbose and len(history) % 100 == 1:
             print(f"fista {iteration:6d}  objective {progress.best_objective:.10e}  "
                   f"bound {best['bound']:.10e}  rel gap {rel:.2e}  step {progress.step:.2e}")
-        if rel <= tol:
+        if rel <= stop_tol:
             return True
         return refine_ready(progress, iteration)
 
@@ -516,7 +529,7 @@ def solve_fista(
         # a warm start is judged in float64 first: one already within MIXED_SWITCH_GAP (a nearby
         # solution) would lose accuracy by rounding to float32, and starts in float64
         examine(U0, 0)
-        in_float32 = relative_gap(point[2], best["bound"]) > MIXED_SWITCH_GAP
+        in_float32 = relative_gap(point[2], best["bound"], F0) > MIXED_SWITCH_GAP
         if not in_float32:
             P0 = point[1]
     if in_float32:
@@ -536,7 +549,7 @@ def solve_fista(
                 examine(run.x, done["iterations"])  # the best float32 iterate, judged in float64
         elif point is None or run.objective < point[2]:
             point = (run.x, run.products, run.objective)
-        if run.reason != "callback" or relative_gap(point[2], best["bound"]) <= tol:
+        if run.reason != "callback" or relative_gap(point[2], best["bound"], F0) <= tol:
             reason = run.reason
             break
         if in_float32 and low["stop"] in ("floor", "stall"):
@@ -566,18 +579,18 @@ def solve_fista(
             F = ev.value + lam * group_norm_sum(refined)
             # a refined point certified by its own bound is returned even when an iterate's objective
             # is a little lower, so that the weights' own certificate says what the status says
-            if F < point[2] or relative_gap(F, own.value) <= tol:
+            if F < point[2] or relative_gap(F, own.value, F0) <= tol:
                 point = (refined, ev.products, F)
         tracker.backoff(done["iterations"], stats["work"] / max(stats["steps"], 1), per_iteration)
         done["polish_time"] += clock.elapsed() - started
         done["polish_work"] += stats["work"]
-        history.record(done["iterations"], point[2], best["bound"], 0.0, clock.elapsed())
-        if relative_gap(point[2], best["bound"]) <= tol or done["iterations"] >= max_iter or clock.passed():
-            reason = "callback" if relative_gap(point[2], best["bound"]) <= tol else (
+        history.record(done["iterations"], point[2], best["bound"], 0.0, clock.elapsed(), F0)
+        if relative_gap(point[2], best["bound"], F0) <= tol or done["iterations"] >= max_iter or clock.passed():
+            reason = "callback" if relative_gap(point[2], best["bound"], F0) <= tol else (
                 "max_iter" if done["iterations"] >= max_iter else "time_limit")
             break
         step0 = run.step
-        if in_float32 and relative_gap(point[2], best["bound"]) > MIXED_SWITCH_GAP:
+        if in_float32 and relative_gap(point[2], best["bound"], F0) > MIXED_SWITCH_GAP:
             # stay in float32: continue the run's momentum, or restart at the refined point
             if point is before:
                 x0, P0, momentum = run.last_x, run.last_products, run.momentum
@@ -604,9 +617,9 @@ def solve_fista(
         bound = float64_bound(problem, x, best["theta"])
         best["bound"], best["theta"] = bound.value, bound.theta
     lower = float(best["bound"])
-    rel = relative_gap(objective, lower)
+    rel = relative_gap(objective, lower, F0)
     elapsed = clock.elapsed()
-    history.record(iterations, objective, lower, 0.0, elapsed)
+    history.record(iterations, objective, lower, 0.0, elapsed, F0)
     if rel <= tol:
         status, message = SolveStatus.OPTIMAL, f"certified relative gap {rel:.2e} <= tol {tol:.0e}"
     elif reason == "time_limit":

@@ -20,7 +20,8 @@ import time
 import warnings
 
 from ..errors import SolverUnavailableError
-from .result import SolveResult, SolveStatus, relative_gap
+from .options import check_flag, check_max_iter, check_time_limit, check_tol
+from .result import RELATIVE_GAP_FLOOR, SolveResult, SolveStatus, relative_gap
 
 __all__ = ["CONIC_SOLVERS", "OPEN_SOLVERS", "check_mosek", "solve_conic"]
 
@@ -134,10 +135,16 @@ def solve_conic(
     problem : GatedReLUProblem or ReLUProblem
     solver : {"clarabel", "ecos", "scs", "mosek"}
     tol : float
-        Gap and feasibility tolerance handed to the solver.
+        Gap and feasibility tolerance handed to the solver, in (0, 1) (default 1e-8).
+        At ``lam = 0`` Clarabel gets the gap tolerances ``tol * RELATIVE_GAP_FLOOR``:
+        the certified bound is then 0 and certifies only an objective within
+        ``tol * RELATIVE_GAP_FLOOR * F(0)`` of it
+        (:func:`~relu_convex.solvers.result.relative_gap`); an interpolating
+        solution reaches that in an iteration or two more.
     max_iter : int, optional
+        Iteration limit (>= 1) handed to the solver.
     time_limit : float, optional
-        Seconds (not supported by ECOS).
+        Seconds, > 0 (not supported by ECOS).
     verbose : bool
     solver_options : dict, optional
         Extra keyword arguments for ``cvxpy.Problem.solve``; they override the
@@ -146,11 +153,30 @@ def solve_conic(
     Returns
     -------
     SolveResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a bad option value (the message names the option).
+    SolverUnavailableError
+        The solver is not installed or (MOSEK) not licensed.
     """
     import cvxpy as cp
 
+    tol = check_tol(tol)
+    max_iter = None if max_iter is None else check_max_iter(max_iter)
+    time_limit = check_time_limit(time_limit)
+    verbose = check_flag(verbose, "verbose")
+    if solver_options is not None and not isinstance(solver_options, dict):
+        raise TypeError(f"solver_options must be a dict of keyword arguments for cvxpy.Problem.solve or None, "
+                        f"got {type(solver_options).__name__}")
     _check_installed(solver)
     opts = _solver_options(solver, tol, max_iter, time_limit)
+    if solver == "clarabel" and problem.lam == 0:
+        # at lam = 0 the certified bound is 0, so a certificate needs the objective itself within
+        # tol * RELATIVE_GAP_FLOOR * F(0) of 0 (relative_gap); Clarabel's gaps are absolute below an
+        # objective of 1, and its steps converge fast enough there for this tighter gap tolerance
+        opts["tol_gap_abs"] = opts["tol_gap_rel"] = tol * RELATIVE_GAP_FLOOR
     opts.update(solver_options or {})
     start = time.perf_counter()
     program = problem.to_cvxpy()
@@ -185,11 +211,12 @@ def solve_conic(
     weights = program.weights()
     cert = problem.certificate(weights)
     lower, dual, info = cert.lower_bound, cert.dual, {"solver_objective": float(program.problem.value)}
-    if problem.program == "C-GReLU" and cert.relative_gap > _POLISH_TOL:
+    # (at lam = 0 every residual scales to theta = 0 and the bound is 0: a polish cannot raise it)
+    if problem.program == "C-GReLU" and problem.lam > 0 and cert.relative_gap > _POLISH_TOL:
         budget = max(_POLISH_MIN_TIME, _POLISH_TIME * elapsed)
         lower, dual, info["bound_polish_time"] = _polished_bound(problem, weights, lower, dual, budget)
     gap = cert.objective - lower
-    rel = relative_gap(cert.objective, lower)
+    rel = relative_gap(cert.objective, lower, problem.zero_objective)
     check = max(100.0 * tol, 1e-6)
     if status is SolveStatus.OPTIMAL and (rel > check or cert.max_violation > check):
         status = SolveStatus.INACCURATE

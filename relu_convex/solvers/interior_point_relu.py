@@ -172,7 +172,7 @@ from .cone_scaling import (
     soc_update,
 )
 from .ipm_system import MAX_MEMORY_GB, _max_abs, _memory_gb, _Newton, _Structure
-from .options import Deadline, History, check_flag, check_max_iter, check_time_limit, check_tol
+from .options import Deadline, History, check_flag, check_lam_positive, check_max_iter, check_time_limit, check_tol, default_tol
 from .result import BestBound, SolveResult, cone_result, relative_gap
 
 __all__ = ["solve_ipm"]
@@ -372,6 +372,7 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
     degree = m * st.rows + m
     row_scale = st.row_scale
     y_scale = float(np.max(np.abs(y))) if y.size else 0.0
+    zero_objective = 0.5 * float(np.dot(y, y)) / n  # this output's F(0), for the history
     it = _initial_point(st, y, lam)
     run = _OutputRun(it.u.copy(), it.z_lin.copy())
     best_gap = np.inf
@@ -389,7 +390,7 @@ def _solve_output(op: MaskedOperator, y: np.ndarray, lam: float, *, tol: float, 
         bound = _bound(op, st, y, lam, it.u, it.z_lin, nnls=False)
         run.consider(bound)
         gap = relative_gap(objective, run.bound)
-        history.record(run.iterations, objective, run.bound, violation, clock.elapsed())
+        history.record(run.iterations, objective, run.bound, violation, clock.elapsed(), zero_objective)
         history.data["output"].append(output)
         history.data["mu"].append(mu)
         if verbose:
@@ -529,14 +530,13 @@ def _check_problem(problem) -> None:
     if getattr(problem, "has_free_terms", False):
         raise ValueError("problem: solver 'ipm' does not handle unpenalized columns or an output offset; "
                          "use a conic solver (e.g. 'clarabel')")
-    if not problem.lam > 0:
-        raise ValueError(f"problem.lam: solver 'ipm' needs lam > 0, got {problem.lam}")
+    check_lam_positive(problem, "ipm")
 
 
 def solve_ipm(
     problem,
     *,
-    tol: float = 1e-6,
+    tol: float | None = None,
     feas_tol: float = 1e-6,
     max_iter: int = 200,
     time_limit: float | None = None,
@@ -549,8 +549,13 @@ def solve_ipm(
     problem : ReLUProblem or GatedReLUProblem
         NumPy data, ``lam > 0``, no unpenalized columns or offset. Computations
         are in float64 whatever the data's dtype.
-    tol : float
-        Certified relative gap required for ``optimal`` (default 1e-6).
+    tol : float, optional
+        Certified relative gap (:func:`~relu_convex.solvers.result.relative_gap`)
+        required for ``optimal``. ``None`` (default):
+        :data:`~relu_convex.solvers.options.DEFAULT_TOL` (1e-6) whatever the
+        data's dtype, because the iterations are in float64 (the tolerance follows
+        the arithmetic, as for ``"fista"`` and ``"al"``, whose float32 iterations
+        default to :data:`~relu_convex.solvers.options.FLOAT32_TOL`).
     feas_tol : float
         Largest relative cone violation allowed for ``optimal`` (default 1e-6),
         measured as :meth:`~relu_convex.ReLUProblem.constraint_violation`
@@ -585,7 +590,7 @@ def solve_ipm(
         the method does not handle (tensors, free terms, ``lam = 0``).
     """
     _check_problem(problem)
-    tol = check_tol(tol)
+    tol = default_tol(tol, np.float64)  # the iterations are in float64 whatever the data's dtype
     feas_tol = check_tol(feas_tol, "feas_tol")
     max_iter = check_max_iter(max_iter)
     time_limit = check_time_limit(time_limit)

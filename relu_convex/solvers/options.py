@@ -17,7 +17,59 @@ import numpy as np
 from ..data import check_positive_int, check_tol
 
 __all__ = ["check_tol", "check_max_iter", "check_time_limit", "check_flag", "check_optional_flag", "RunOptions",
-           "check_run_options", "Deadline", "History"]
+           "check_run_options", "Deadline", "History", "DEFAULT_TOL", "FLOAT32_TOL", "FLOAT32_STOP", "default_tol",
+           "check_lam_positive"]
+
+DEFAULT_TOL = 1e-6
+"""Certified relative gap that ``tol=None`` asks of ``"fista"``, ``"al"`` and ``"ipm"`` when they iterate in float64."""
+
+FLOAT32_TOL = 1e-4
+r"""Certified relative gap that ``tol=None`` asks of ``"fista"`` and ``"al"`` when they iterate in float32.
+
+Float32 products round at about 1e-7 relative, and a bound or objective
+computed from them at about :math:`10^{-7} \sqrt{F(0)/F}`: float32 iterations
+stop improving a point well before a certificate of :data:`DEFAULT_TOL` (on a
+40-sample problem ``"fista"`` ended at 2.6e-6 after 50000 iterations,
+``"al"`` at 1.5e-4), while down to about 1e-4 they still make progress (the same
+level at which ``"fista"``'s float32 phase hands over to float64,
+:data:`~relu_convex.solvers.fista.MIXED_SWITCH_GAP`). ``"ipm"`` computes in
+float64 whatever the data's dtype and keeps :data:`DEFAULT_TOL`.
+"""
+
+FLOAT32_STOP = 0.5
+"""Fraction of ``tol`` at which float32 iterations stop on their own certificate.
+
+The reported certificate is recomputed in float64 at the returned weights; the
+float32 one differs from it by rounding (about 1% of a tolerance of 1e-4 was
+measured), so iterations that stopped at ``tol`` itself were often reported
+``inaccurate`` by a hair. The other half of ``tol`` covers that difference.
+"""
+
+
+def default_tol(tol, dtype) -> float:
+    """Return ``tol`` checked (a float in (0, 1)), or for ``None`` the default of iterations in ``dtype``.
+
+    :data:`FLOAT32_TOL` for float32, :data:`DEFAULT_TOL` otherwise.
+    """
+    if tol is None:
+        return FLOAT32_TOL if np.dtype(dtype) == np.float32 else DEFAULT_TOL
+    return check_tol(tol)
+
+
+def check_lam_positive(problem, solver: str) -> None:
+    r"""Raise ``ValueError`` naming ``lam`` unless ``problem.lam > 0`` (the solvers ``"fista"``, ``"al"`` and ``"ipm"``).
+
+    At ``lam = 0`` the dual feasible set is :math:`\{\theta : X^\top D_i \theta = 0\}`
+    (C-GReLU), which a computed residual never meets: the certified bound is 0
+    whatever the point, so these solvers, which stop on a certified gap, could
+    only run to their limits (and ``"ipm"``'s barrier needs ``lam > 0``). The conic
+    solvers solve the unregularized program.
+    """
+    if not problem.lam > 0:
+        raise ValueError(
+            f"lam: solver {solver!r} needs lam > 0, got lam={problem.lam:g}; at lam = 0 (no regularization) use "
+            "a conic solver: solver='clarabel', 'ecos' or 'scs'"
+        )
 
 
 def check_max_iter(value, name: str = "max_iter") -> int:
@@ -65,10 +117,14 @@ class RunOptions(NamedTuple):
     polish_size: int
 
 
-def check_run_options(*, tol, max_iter, time_limit, verbose, check_every, polish, polish_size) -> RunOptions:
-    """Check the options shared by ``"fista"`` and ``"al"``; raise naming the first bad one."""
+def check_run_options(*, tol, max_iter, time_limit, verbose, check_every, polish, polish_size,
+                      dtype=np.float64) -> RunOptions:
+    """Check the options shared by ``"fista"`` and ``"al"``; raise naming the first bad one.
+
+    ``tol=None`` becomes the default for iterations in ``dtype`` (:func:`default_tol`).
+    """
     return RunOptions(
-        tol=check_tol(tol),
+        tol=default_tol(tol, dtype),
         max_iter=check_max_iter(max_iter),
         time_limit=check_time_limit(time_limit),
         verbose=check_flag(verbose, "verbose"),
@@ -121,15 +177,17 @@ class History:
     def __init__(self):
         self.data: dict[str, list] = {key: [] for key in self.KEYS}
 
-    def record(self, iteration: int, objective: float, lower_bound: float, violation: float, elapsed: float) -> None:
-        """Append one check."""
+    def record(self, iteration: int, objective: float, lower_bound: float, violation: float, elapsed: float,
+               zero_objective: float = 0.0) -> None:
+        """Append one check; ``zero_objective`` is the objective of the zero weights of the program recorded
+        (:func:`~relu_convex.solvers.result.relative_gap`)."""
         from .result import relative_gap
 
         self.data["iteration"].append(int(iteration))
         self.data["objective"].append(float(objective))
         self.data["lower_bound"].append(float(lower_bound))
         self.data["gap"].append(float(objective - lower_bound))
-        self.data["relative_gap"].append(float(relative_gap(objective, lower_bound)))
+        self.data["relative_gap"].append(float(relative_gap(objective, lower_bound, zero_objective)))
         self.data["violation"].append(float(violation))
         self.data["time"].append(float(elapsed))
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SolveStatus", "SolveResult", "BestBound", "relative_gap", "cone_status", "cone_result"]
+__all__ = ["SolveStatus", "SolveResult", "BestBound", "RELATIVE_GAP_FLOOR", "relative_gap", "cone_status", "cone_result"]
 
 
 class SolveStatus(str, enum.Enum):
@@ -61,11 +61,45 @@ class BestBound:
             self.bound, self.theta = bound.value, bound.theta
 
 
-def relative_gap(objective: float, lower_bound: float) -> float:
-    """Return ``(objective - lower_bound) / objective`` (0 when both are 0)."""
+RELATIVE_GAP_FLOOR = 1e-6
+r"""Fraction of the zero point's objective below which :func:`relative_gap` measures the gap against that fraction.
+
+An objective :math:`F \le 10^{-6} F(0)` belongs to a model that leaves at most a
+millionth of the targets' energy unexplained (e.g. a near-interpolating fit at
+small or zero :math:`\lambda`, whose optimum is 0 or nearly so). Relative to
+such an objective the gap is noise: the certified bound is a difference of
+numbers of the size of :math:`F(0)`, computed to about :math:`10^{-16} F(0)`,
+and at :math:`\lambda = 0` it is 0 whatever the point. Its gap is therefore
+measured in units of :math:`10^{-6} F(0)`: a relative gap of ``tol`` there means
+:math:`F - F^\star \le \text{tol} \cdot 10^{-6} F(0)`.
+"""
+
+
+def relative_gap(objective: float, lower_bound: float, zero_objective: float = 0.0) -> float:
+    r"""Return the certified gap relative to the objective, or to a floor for near-zero objectives.
+
+    .. math::
+
+        \frac{F - L}{\max(F,\ \kappa F(0))}, \qquad \kappa = \text{RELATIVE\_GAP\_FLOOR} = 10^{-6},
+
+    with :math:`F` = ``objective``, :math:`L` = ``lower_bound`` and :math:`F(0)` =
+    ``zero_objective``, the objective of the all-zero weights (for the programs
+    here :math:`\|y\|^2 / (2n)`, or that of the centered targets with an
+    offset: the problems' ``zero_objective``). When the denominator is 0 (an
+    objective of 0 and no scale) the result is 0 if :math:`L \ge F` and ``inf``
+    otherwise.
+
+    Whatever the objective, ``relative_gap(F, L, F0) <= tol`` at a feasible point
+    guarantees :math:`F - F^\star \le F - L \le \text{tol} \cdot \max(F, \kappa F(0))`:
+    within ``tol`` of the optimum relative to the objective, or, for an objective
+    below :math:`\kappa F(0)`, within :math:`\text{tol} \cdot \kappa F(0)`
+    absolutely (see :data:`RELATIVE_GAP_FLOOR`). The default ``zero_objective=0``
+    gives the plain ratio :math:`(F - L) / F`.
+    """
     gap = objective - lower_bound
-    if objective > 0:
-        return gap / objective
+    scale = max(objective, RELATIVE_GAP_FLOOR * zero_objective)
+    if scale > 0:
+        return gap / scale
     return 0.0 if gap <= 0 else float("inf")
 
 
@@ -113,7 +147,9 @@ class SolveResult:
         A certified lower bound on the optimum (weak duality; see
         :mod:`relu_convex.duality`).
     gap, relative_gap : float
-        ``objective - lower_bound`` and that divided by ``objective``.
+        ``objective - lower_bound`` and that divided by the larger of
+        ``objective`` and ``RELATIVE_GAP_FLOOR`` (1e-6) times the objective of the
+        zero weights (:func:`relative_gap`).
     iterations : int
     solve_time : float
         Wall-clock seconds, problem compilation included.
@@ -209,10 +245,10 @@ def cone_result(problem, weights, outputs, *, solver: str, clock, history, tol: 
     objective = problem.objective(weights)
     violation = problem.constraint_violation(weights) if problem.program == "C-ReLU" else 0.0
     lower = float(sum(run.bound for run in outputs))
-    rel = relative_gap(objective, lower)
+    rel = relative_gap(objective, lower, problem.zero_objective)
     iterations = sum(run.iterations for run in outputs)
     elapsed = clock.elapsed()
-    history.record(iterations, objective, lower, violation, elapsed)
+    history.record(iterations, objective, lower, violation, elapsed, problem.zero_objective)
     history.data["output"].append(-1)
     for key, value in (history_extra or {}).items():
         history.data[key].append(value)

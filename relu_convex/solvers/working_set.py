@@ -190,7 +190,7 @@ def solve_working_set(problem, solver: str, *, initial_size: int = INITIAL_SIZE,
     weights = options.pop("weights0", None)
     multipliers = options.pop("multipliers0", None)
     if weights is not None:
-        weights = problem.check_weights(weights)
+        weights = problem.check_weights(weights, "weights0")
     prices = _prices(problem, weights, initial_size)
     columns = np.flatnonzero(_support(weights)) if weights is not None else np.zeros(0, dtype=np.intp)
     ranked = np.argsort(-prices, kind="stable")

@@ -1,0 +1,67 @@
+"""The default tolerance follows the precision of a solver's iterations: float32 data and tol=None."""
+
+import numpy as np
+import pytest
+
+import relu_convex as rc
+from relu_convex.solvers.options import DEFAULT_TOL, FLOAT32_STOP, FLOAT32_TOL, default_tol
+
+
+def float32_instance(seed: int = 0, n: int = 40, lam: float = 1e-2, cls=rc.GatedReLUProblem, d: int = 2):
+    rng = np.random.default_rng(seed)
+    X = rc.add_bias(rng.standard_normal((n, d))).astype(np.float32)
+    w = np.float32([1.0, -1.0, 0.3, 0.2, 0.1][: d + 1])
+    y = np.maximum(X @ w, 0) + np.float32(0.05) * rng.standard_normal(n).astype(np.float32)
+    P = rc.activation_patterns(X, rc.sample_gates(d + 1, 40, seed=0))
+    return cls(X, y, P, lam)
+
+
+def test_default_tol():
+    assert (DEFAULT_TOL, FLOAT32_TOL, FLOAT32_STOP) == (1e-6, 1e-4, 0.5)
+    assert default_tol(None, np.float64) == DEFAULT_TOL
+    assert default_tol(None, np.float32) == FLOAT32_TOL
+    assert default_tol(3e-7, np.float32) == 3e-7  # an explicit tol is kept
+    with pytest.raises(ValueError, match="^tol"):
+        default_tol(0.0, np.float32)
+
+
+@pytest.mark.parametrize("seed, n, lam", [(0, 40, 1e-2), (1, 200, 1e-3), (3, 100, 1e-2)])
+def test_fista_certifies_float32_data_at_its_default(seed, n, lam):
+    problem = float32_instance(seed, n, lam, d=4)
+    result = problem.solve(solver="fista")
+    assert result.status is rc.SolveStatus.OPTIMAL, result.message
+    assert "tol 1e-04" in result.message
+    assert result.relative_gap <= FLOAT32_TOL
+    # the float32 iterations stop with room for the float64 recomputation of the bound
+    # (at tol itself these problems ended 'inaccurate' at 1.001-1.01 times tol)
+    assert problem.certificate(result.weights, dual=result.dual).relative_gap <= FLOAT32_TOL
+    # float64 data keeps the float64 default
+    problem64 = rc.GatedReLUProblem(problem.X.astype(np.float64), problem.y.astype(np.float64), problem.patterns, lam)
+    result64 = problem64.solve(solver="fista")
+    assert result64.status is rc.SolveStatus.OPTIMAL and "tol 1e-06" in result64.message
+
+
+def test_the_audit_instance_float32():
+    # n = 40 float32 data: fista ran 50000 iterations to max_iterations at 2.6e-6 against tol 1e-6
+    rng = np.random.default_rng(0)
+    X = rc.add_bias(rng.standard_normal((40, 2))).astype(np.float32)
+    y = np.maximum(X @ np.float32([1.0, -1.0, 0.3]), 0)
+    P = rc.activation_patterns(X, rc.sample_gates(3, 30, seed=0))
+    fista = rc.GatedReLUProblem(X, y, P, 1e-2).solve(solver="fista")
+    assert fista.status is rc.SolveStatus.OPTIMAL and fista.relative_gap <= FLOAT32_TOL
+    assert fista.iterations < 5000
+    # ipm computes in float64 whatever the dtype, and keeps the float64 default
+    for cls in (rc.GatedReLUProblem, rc.ReLUProblem):
+        ipm = cls(X, y, P, 1e-2).solve(solver="ipm")
+        assert ipm.status is rc.SolveStatus.OPTIMAL and "tol 1e-06" in ipm.message
+        assert ipm.relative_gap <= DEFAULT_TOL
+    # al on float32 data is asked for the float32 default
+    al = rc.ReLUProblem(X, y, P, 1e-2).solve(solver="al", max_iter=200)
+    assert "(tol 1e-04)" in al.message or "<= tol 1e-04" in al.message
+
+
+def test_explicit_tol_is_used_for_float32_data():
+    problem = float32_instance()
+    result = problem.solve(solver="fista", tol=1e-3)
+    assert result.status is rc.SolveStatus.OPTIMAL and "tol 1e-03" in result.message
+    assert result.relative_gap <= 1e-3
