@@ -43,7 +43,7 @@ def run(args) -> int:
     working_set = default_working_set(problem.n, problem.p) if args.working_set is None else args.working_set
     if working_set:
         options["working_set"] = True
-    solver = default_solver(args.program.replace("grelu", "gated"), args.solver, shape=(problem.n, problem.d, problem.p))
+    solver = default_solver(args.program.replace("grelu", "gated"), args.solver, shape=(problem.n, problem.d, problem.p), lam=lam)
     result = problem.solve(solver=solver, **options)
     record = {
         "program": problem.program,
