@@ -270,8 +270,11 @@ def test_conversion_counts_accept_numpy_and_integral_values(ski):
 def test_certify_mlp_checks_shapes_against_the_model(ski, MLPRegressor):
     X, y = _data(n=18, d=2, seed=3)
     mlp = _fit(MLPRegressor, X, y, alpha=0.2, max_iter=30)
-    with pytest.raises(ValueError, match=r"y must have shape \(18,\) or \(18, 1\) for a one-output MLPRegressor, got shape \(18, 2\)"):
+    message = r"y must have shape \(18,\) or \(18, 1\) for an MLPRegressor with 1 output\(s\), got shape \(18, 2\)"
+    with pytest.raises(ValueError, match=message):
         ski.certify_mlp(mlp, X, np.c_[y, -y])
+    with pytest.raises(ValueError, match=message):
+        ski.sklearn_loss(mlp, X, np.c_[y, -y])
     with pytest.raises(ValueError, match=r"X must have 2 columns .* got shape \(18, 1\)"):
         ski.certify_mlp(mlp, X[:, :1], y)
     # a column of targets is the same one output

@@ -199,6 +199,17 @@ def network_to_sklearn(network: ReLUNetwork, *, alpha: float = 1e-4, bias: bool 
     return mlp
 
 
+def _check_targets(mlp, y, n: int) -> np.ndarray:
+    """``y`` as float64, of shape (n,) or (n, c) with ``c`` the MLP's outputs (``(n,)`` or ``(n, 1)`` for one)."""
+    y = check_y(y, n, dtype=np.float64)
+    c = int(mlp.n_outputs_)
+    width = 1 if y.ndim == 1 else y.shape[1]
+    if width != c:
+        shapes = f"({n},) or ({n}, 1)" if c == 1 else f"({n}, {c})"
+        raise ValueError(f"y must have shape {shapes} for an MLPRegressor with {c} output(s), got shape {y.shape}")
+    return y
+
+
 def sklearn_loss(mlp, X, y) -> float:
     r"""Return scikit-learn's training loss of ``mlp`` on ``(X, y)``, from its formula.
 
@@ -210,7 +221,7 @@ def sklearn_loss(mlp, X, y) -> float:
     """
     mlp = _check_mlp(mlp)
     X = check_X(X, dtype=np.float64)
-    y = check_y(y, X.shape[0], dtype=np.float64)
+    y = _check_targets(mlp, y, X.shape[0])
     pred = np.asarray(mlp.predict(X), dtype=np.float64).reshape(y.shape)
     n = X.shape[0]
     fit = 0.5 * float(np.mean((y - pred) ** 2))
@@ -265,10 +276,8 @@ def certify_mlp(mlp, X, y, patterns=None) -> Certificate:
     d_mlp = mlp.coefs_[0].shape[0]
     if d != d_mlp:
         raise ValueError(f"X must have {d_mlp} columns (the MLP's input features, without a bias column), got shape {X.shape}")
-    y = check_y(y, n, dtype=np.float64)
+    y = _check_targets(mlp, y, n)
     if y.ndim == 2:
-        if y.shape[1] != 1:
-            raise ValueError(f"y must have shape ({n},) or ({n}, 1) for a one-output MLPRegressor, got shape {y.shape}")
         y = y[:, 0]
     Xb = add_bias(X)
     lam = lam_from_alpha(mlp.alpha, n)
