@@ -41,7 +41,7 @@ def test_fista_certifies_float32_data_at_its_default(seed, n, lam):
     assert result64.status is rc.SolveStatus.OPTIMAL and "tol 1e-06" in result64.message
 
 
-def test_the_audit_instance_float32():
+def test_a_small_float32_instance_certifies_its_default_tol():
     # n = 40 float32 data: fista ran 50000 iterations to max_iterations at 2.6e-6 against tol 1e-6
     rng = np.random.default_rng(0)
     X = rc.add_bias(rng.standard_normal((40, 2))).astype(np.float32)
