@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shlex
 import time
@@ -171,8 +170,6 @@ def run(args) -> int:
         raise ValueError(f"--tol must be in (0, 1), got {args.tol}")
     if args.time_limit is not None and not args.time_limit > 0:
         raise ValueError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
-    if not (math.isfinite(args.connect_timeout) and args.connect_timeout > 0):
-        raise ValueError(f"--connect-timeout must be a finite number of seconds > 0, got {args.connect_timeout}")
     check_datasets(specs)  # unreadable files and missing extras are bad input, refused before any work
     config = CheckConfig(
         solvers=solvers,

@@ -1,4 +1,4 @@
-"""Helpers of the interop modules: importing an optional framework, checking counts."""
+"""Helpers of the interop modules: importing an optional framework, checking counts and scales."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["require", "check_count"]
+__all__ = ["require", "check_count", "check_scale"]
 
 
 def require(module: str, extra: str):
@@ -52,3 +52,14 @@ def check_count(value, name: str) -> int:
     if count < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return count
+
+
+def check_scale(value, name: str) -> float:
+    """Return ``value`` as a finite float ``>= 0`` (a regularization strength), or raise :class:`ValueError` naming ``name``."""
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
+    if not np.isfinite(scale) or scale < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {scale}")
+    return scale

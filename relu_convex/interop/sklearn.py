@@ -39,7 +39,7 @@ from ..data import check_X, check_y
 from ..networks import GatedReLUNetwork, ReLUNetwork
 from ..patterns import add_bias
 from ..solvers.result import relative_gap
-from ._extras import check_count, require
+from ._extras import check_count, check_scale, require
 
 __all__ = [
     "network_from_sklearn",
@@ -74,16 +74,6 @@ def _check_mlp(mlp):
     return mlp
 
 
-def _check_scale(value, name: str) -> float:
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
-    if not np.isfinite(scale) or scale < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {scale}")
-    return scale
-
-
 def lam_from_alpha(alpha: float, n_samples: int, n_outputs: int = 1) -> float:
     r"""Return :math:`\lambda = c\,\alpha / n`, the ``lam`` whose objective is ``c`` times scikit-learn's.
 
@@ -105,7 +95,7 @@ def lam_from_alpha(alpha: float, n_samples: int, n_outputs: int = 1) -> float:
     """
     n = check_count(n_samples, "n_samples")
     c = check_count(n_outputs, "n_outputs")
-    return c * _check_scale(alpha, "alpha") / n
+    return c * check_scale(alpha, "alpha") / n
 
 
 def alpha_from_lam(lam: float, n_samples: int, n_outputs: int = 1) -> float:
@@ -125,7 +115,7 @@ def alpha_from_lam(lam: float, n_samples: int, n_outputs: int = 1) -> float:
     """
     n = check_count(n_samples, "n_samples")
     c = check_count(n_outputs, "n_outputs")
-    return n * _check_scale(lam, "lam") / c
+    return n * check_scale(lam, "lam") / c
 
 
 def network_from_sklearn(mlp) -> ReLUNetwork:
@@ -186,7 +176,7 @@ def network_to_sklearn(network: ReLUNetwork, *, alpha: float = 1e-4, bias: bool 
     w2 = np.asarray(network.w2, dtype=np.float64)
     w2 = w2[:, None] if w2.ndim == 1 else w2
     c = w2.shape[1]
-    mlp = MLPRegressor(hidden_layer_sizes=(m,), activation="relu", alpha=_check_scale(alpha, "alpha"))
+    mlp = MLPRegressor(hidden_layer_sizes=(m,), activation="relu", alpha=check_scale(alpha, "alpha"))
     mlp.coefs_ = [W1[:, :d_in].T.copy(), w2.copy()]
     b2 = np.zeros(c) if network.offset is None else np.reshape(np.asarray(network.offset, dtype=np.float64), (c,)).copy()
     mlp.intercepts_ = [W1[:, d_in].copy() if bias else np.zeros(m), b2]

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..networks import ReLUNetwork
-from ._extras import check_count, require
+from ._extras import check_count, check_scale, require
 
 __all__ = ["network_from_torch", "network_to_torch", "lam_from_weight_decay"]
 
@@ -180,10 +180,4 @@ def lam_from_weight_decay(weight_decay: float, n_outputs: int = 1) -> float:
         ``weight_decay`` negative or not finite, or ``n_outputs`` not a
         positive integer; the message names the argument.
     """
-    try:
-        wd = float(weight_decay)
-    except (TypeError, ValueError):
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}") from None
-    if not np.isfinite(wd) or wd < 0:
-        raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
-    return check_count(n_outputs, "n_outputs") * wd / 2.0
+    return check_count(n_outputs, "n_outputs") * check_scale(weight_decay, "weight_decay") / 2.0

@@ -108,7 +108,7 @@ from ..operators import MaskedOperator
 from .al_part import AugmentedPart
 from .al_polish import _certified_start, _objective, _point_bound, _Refiner
 from .array_parts import ArrayAugmentedPart
-from .options import FLOAT32_STOP, Deadline, History, check_flag, check_lam_positive, check_run_options, check_tol
+from .options import Deadline, History, check_flag, check_lam_positive, check_run_options, check_tol, iteration_tol
 from .proximal import ArrayOps, Progress, fista, ops_for
 from .result import BestBound, SolveResult, cone_result, relative_gap
 
@@ -484,8 +484,7 @@ def solve_al(
         tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose, check_every=check_every,
         polish=polish, polish_size=polish_size, dtype=problem.operator.dtype)
     feas_tol = check_tol(feas_tol, "feas_tol")
-    # float32 iterations stop on their own certificate with a margin for its recomputation in float64
-    stop_tol = tol if problem.operator.dtype == np.float64 else FLOAT32_STOP * tol
+    stop_tol = iteration_tol(tol, problem.operator.dtype)
     if nnls is not None:
         nnls = check_flag(nnls, "nnls")
     mult0 = _check_multipliers(multipliers0, problem)

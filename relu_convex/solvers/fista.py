@@ -74,7 +74,7 @@ from ..duality import DualBound, scaled_dual_bound
 from ..operators import MaskedOperator
 from .array_parts import ArrayLeastSquaresPart
 from .newton_work import DEFAULT_MAX_SIZE, newton_step_work, refinement_setup_work, refinement_size
-from .options import FLOAT32_STOP, Deadline, History, check_lam_positive, check_optional_flag, check_run_options
+from .options import Deadline, History, check_lam_positive, check_optional_flag, check_run_options, iteration_tol
 from .polish import polish_grelu
 from .proximal import Evaluation, Progress, fista, group_norm_sum
 from .result import SolveResult, SolveStatus, relative_gap
@@ -430,8 +430,7 @@ def solve_fista(
         tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose, check_every=check_every,
         polish=polish, polish_size=polish_size, dtype=dtype)
     mixed_precision = check_optional_flag(mixed_precision, "mixed_precision")
-    # float32 iterations stop on their own certificate with a margin for its recomputation in float64
-    stop_tol = tol if dtype == np.float64 else FLOAT32_STOP * tol
+    stop_tol = iteration_tol(tol, dtype)
     F0 = problem.zero_objective  # the scale of relative gaps of near-zero objectives (relative_gap)
     U0 = np.zeros(problem.weight_shape, dtype=dtype) if weights0 is None else problem.check_weights(weights0, "weights0").astype(dtype)
 

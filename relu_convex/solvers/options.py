@@ -17,7 +17,7 @@ import numpy as np
 from ..data import check_positive_int, check_tol
 
 __all__ = ["check_tol", "check_max_iter", "check_time_limit", "check_flag", "check_optional_flag", "RunOptions",
-           "check_run_options", "Deadline", "History", "DEFAULT_TOL", "FLOAT32_TOL", "FLOAT32_STOP", "default_tol",
+           "check_run_options", "Deadline", "History", "DEFAULT_TOL", "FLOAT32_TOL", "FLOAT32_STOP", "default_tol", "iteration_tol",
            "check_lam_positive"]
 
 DEFAULT_TOL = 1e-6
@@ -54,6 +54,14 @@ def default_tol(tol, dtype) -> float:
     if tol is None:
         return FLOAT32_TOL if np.dtype(dtype) == np.float32 else DEFAULT_TOL
     return check_tol(tol)
+
+
+def iteration_tol(tol: float, dtype) -> float:
+    """The certified gap at which iterations in ``dtype`` stop: ``tol``, or :data:`FLOAT32_STOP` times it in float32.
+
+    The float32 margin leaves room for the certificate's recomputation in float64.
+    """
+    return tol if np.dtype(dtype) == np.float64 else FLOAT32_STOP * tol
 
 
 def check_lam_positive(problem, solver: str) -> None:

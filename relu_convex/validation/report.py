@@ -17,13 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..demo_figures import PLOT_INSTALL, matplotlib_missing
 from .benchmark import format_speed_table, speed_table
 
 __all__ = ["PLOT_INSTALL", "format_table", "summarize", "matplotlib_missing", "performance_profile", "plot_profile", "write_report"]
-
-#: how to install matplotlib, the optional ``plot`` extra that draws the figures
-PLOT_INSTALL = "pip install 'relu-convex[plot]'"
-
 
 def _num(value, fmt: str = ".6g") -> str:
     return "-" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, fmt)
@@ -122,15 +119,6 @@ def performance_profile(records, program: str, tol: float = 1e-3, violation_tol:
             ok = obj is not None and t is not None and obj <= ref + tol * abs(ref) and viol <= violation_tol
             times.setdefault(method, []).append(float(t) if ok else math.inf)
     return {k: np.sort(np.asarray(v)) for k, v in times.items()}
-
-
-def matplotlib_missing() -> str | None:
-    """Why no figure can be drawn (matplotlib, the ``plot`` extra, is not installed), or ``None`` when it can."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return f"matplotlib is not installed ({PLOT_INSTALL})"
-    return None
 
 
 def plot_profile(records, path, tol: float = 1e-3, violation_tol: float = 1e-6, title: str = "") -> Path | None:
