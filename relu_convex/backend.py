@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .data import to_host
 from .interop._extras import require
 from .operators import power_norm_squared
 
@@ -57,12 +58,7 @@ def get_namespace(*arrays):
 
 def to_numpy(a) -> np.ndarray:
     """Return ``a`` as a NumPy array (copied to the host and detached for PyTorch tensors)."""
-    if isinstance(a, np.ndarray):
-        return a
-    compat = require("array_api_compat", "torch")
-    if compat.is_torch_array(a):
-        return a.detach().cpu().numpy()
-    return np.asarray(a)
+    return np.asarray(to_host(a))
 
 
 def from_numpy(a: np.ndarray, like):

@@ -55,7 +55,14 @@ def to_host(value):
     if callable(getattr(value, "detach", None)) and callable(getattr(value, "cpu", None)):
         return value.detach().cpu().numpy()
     if hasattr(value, "__array_namespace__") or hasattr(value, "__dlpack__"):
-        return np.asarray(value)
+        try:
+            return np.asarray(value)
+        except (TypeError, RuntimeError, ValueError):
+            # an array on a device NumPy cannot read implicitly (CuPy, a non-CPU
+            # array-API device): ask the producer for a host copy through DLPack
+            if not hasattr(value, "__dlpack__"):
+                raise
+            return np.from_dlpack(value, device="cpu")
     return value
 
 

@@ -556,7 +556,7 @@ def solve_al(
     return cone_result(
         problem, weights, runs, solver="al", clock=clock, history=history, tol=tol, feas_tol=feas_tol,
         max_iter=max_iter, otherwise="the recomputed certificate misses the tolerances (rounding)",
-        multipliers=([r.multipliers[0] for r in runs], [r.multipliers[1] for r in runs]), verbose=verbose, stack=stack,
+        multipliers=([r.multipliers[0, ...] for r in runs], [r.multipliers[1, ...] for r in runs]), verbose=verbose, stack=stack,
         info={
             "outer_iterations": [r.outer for r in runs] if multi else runs[0].outer,
             "penalty": [r.rho for r in runs] if multi else runs[0].rho,
@@ -568,7 +568,7 @@ def solve_al(
 
 
 def _split(x: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-    return x[:p], x[p:]
+    return x[:p, ...], x[p:, ...]
 
 
 def _combine(pairs: list[tuple[np.ndarray, np.ndarray]], multi: bool, stack=np.stack):

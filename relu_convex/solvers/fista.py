@@ -434,6 +434,7 @@ def solve_fista(
     F0 = problem.zero_objective  # the scale of relative gaps of near-zero objectives (relative_gap)
     U0 = np.zeros(problem.weight_shape, dtype=dtype) if weights0 is None else problem.check_weights(weights0, "weights0").astype(dtype)
 
+    start = U0  # on the host
     clock = Deadline(time_limit)
     data = getattr(problem, "array_data", None)  # X's array library when not NumPy (relu_convex.backend)
     if data is None:
@@ -447,7 +448,7 @@ def solve_fista(
     per_iteration = iteration_work(problem)
     # from a warm start (a nearby solution) the support settles within a few iterations: refine once
     # it has held for warm_patience checks instead of 20 after at least 50 iterations
-    patience = first = warm_patience(problem, U0, per_iteration) if weights0 is not None else None
+    patience = first = warm_patience(problem, start, per_iteration) if weights0 is not None else None
     if patience is None:
         patience, first = 20, 50
     tracker = _SupportTracker(problem, polish_size, patience=patience, first=first) if polish else None
