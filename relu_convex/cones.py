@@ -37,7 +37,7 @@ import numpy as np
 from scipy.optimize import linprog, nnls
 
 __all__ = ["polar_residual", "unit_polar_multipliers", "least_distance", "has_interior", "condition_number",
-           "relative_violation", "cone_violation"]
+           "row_scale", "relative_violation", "cone_violation"]
 
 _CHUNK_MIN = 16
 
@@ -243,6 +243,12 @@ def condition_number(rows: np.ndarray) -> float:
     if s[-1] <= s[0] * 1e-14 or s[-1] == 0.0:
         return float("inf")
     return float(s[0] / s[-1])
+
+
+def row_scale(X: np.ndarray) -> float:
+    r""":math:`\max_k \|x_k\|_2` over the rows of ``X`` (n, d): the ``row_scale`` of :func:`relative_violation`."""
+    X = np.asarray(X)
+    return float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X), initial=0.0)))
 
 
 def relative_violation(worst: float, largest_block: float, row_scale: float, target_scale: float = 0.0) -> float:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import planted_problem
 
 import relu_convex as rc
 from relu_convex.solvers.options import DEFAULT_TOL, FLOAT32_STOP, FLOAT32_TOL, default_tol
@@ -65,3 +66,23 @@ def test_explicit_tol_is_used_for_float32_data():
     result = problem.solve(solver="fista", tol=1e-3)
     assert result.status is rc.SolveStatus.OPTIMAL and "tol 1e-03" in result.message
     assert result.relative_gap <= 1e-3
+
+
+@pytest.mark.parametrize("case", [(200, 6, 40, 1e-3, True, 0), (200, 6, 40, 1e-3, True, 1),
+                                  (150, 5, 30, 1e-3, False, 2), (300, 8, 40, 1e-3, True, 3)])
+def test_al_refines_float32_data_in_float64(case):
+    # unrefined, float32 iterations reached none of these in 20000 iterations (gaps 4e-3 to 0.12)
+    n, d, p, lam, bias, seed = case
+    problem = planted_problem(rc.ReLUProblem, n, d, p, lam, bias=bias, seed=seed, dtype=np.float32)
+    result = problem.solve(solver="al", max_iter=20_000)
+    assert result.status is rc.SolveStatus.OPTIMAL and result.info["polishes"] >= 1
+    assert all(w.dtype == np.float32 for w in result.weights)
+    assert result.relative_gap <= FLOAT32_TOL and result.max_violation <= 1e-6
+    # the certificate holds for the float32 weights as returned, with the solver's dual point
+    assert problem.certificate(result.weights, dual=result.dual).relative_gap <= FLOAT32_TOL
+    # against ipm on the same (float32) data in float64: the bound is that of the data as given
+    exact = rc.ReLUProblem(problem.X.astype(np.float64), problem.y.astype(np.float64), problem.patterns, lam)
+    reference = exact.solve(solver="ipm", tol=1e-10)
+    assert reference.success
+    assert abs(result.objective - reference.objective) <= FLOAT32_TOL * reference.objective
+    assert result.lower_bound <= reference.objective + 1e-10 * reference.objective

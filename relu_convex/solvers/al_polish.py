@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..cones import cone_violation
+from ..cones import cone_violation, row_scale
 from ..duality import DualBound, relu_multiplier_bound
 from ..operators import MaskedOperator
 from .options import Deadline
@@ -87,9 +87,14 @@ class _Refiner:
     iterations and 0.23 s cold.
     """
 
-    def __init__(self, max_size: int):
+    def __init__(self, max_size: int, float64_op: MaskedOperator | None = None):
         self.max_size, self.time, self.capped_time, self.warm_time, self.attempts = max_size, 0.0, 0.0, 0.0, 0
+        self.float64_op = float64_op  # for float32 iterations: refinement and certificates in float64
         self.last_capped = 0.0  # seconds the latest attempt after a capped solve took
+
+    def operator(self, op: MaskedOperator) -> MaskedOperator:
+        """The operator the refinements and their certificates use: ``op``, or its float64 copy for float32 data."""
+        return op if self.float64_op is None else self.float64_op
 
     def _iterating(self, clock: Deadline) -> float:
         """Seconds of the solve not spent polishing."""
@@ -105,6 +110,7 @@ class _Refiner:
                 capped: bool = False, warm: bool = False) -> bool:
         started = clock.elapsed()
         self.attempts += 1
+        op = self.operator(op)
         deadline = clock.at
         if capped:
             share = max(CAPPED_SHARE * self._iterating(clock) - self.capped_time, MIN_ATTEMPT_TIME)
@@ -119,8 +125,19 @@ class _Refiner:
             refined, violation = out
             if "multipliers" not in stats:
                 return False  # the exchange did not settle: the point is not the restricted optimum
+            # the dual point of the refined point, exact at a settled one
             theta = _dual_point(op, y, refined)
             objective = _objective(op, y, lam, refined, theta)
+            dtype = np.asarray(run.x).dtype
+            if dtype != np.float64:
+                # float32 iterations go on from (or return) the refined point in their precision: its
+                # objective and violation are those of the rounded point, and the bound is that of the
+                # refined point's dual point (rounding the weights to float32 moves their own dual point
+                # enough to leave gaps of 1e-4 at lam = 1e-3)
+                refined = refined.astype(dtype).astype(np.float64)
+                objective = _objective(op, y, lam, refined)
+                violation = cone_violation(op.cone(refined.reshape(2, op.p, -1)), refined, row_scale(op.X),
+                                           float(np.max(np.abs(y), initial=0.0)))
             # the exchange's own multipliers, exact at a settled point: no NNLS over all patterns
             certifying = stats["multipliers"]
             bound = _point_bound(op, y, lam, refined, certifying, nnls=False, theta=theta)
@@ -131,9 +148,9 @@ class _Refiner:
             if violation <= feas_tol and relative_gap(objective, bound.value) <= tol:
                 # the loop ends here: no products of the refined point are needed; the multipliers
                 # handed back are those that certify it (a warm start from it is certified as it is)
-                run.x, run.products, run.done, run.reason = refined.astype(op.dtype), None, True, "converged"
+                run.x, run.products, run.done, run.reason = refined.astype(dtype), None, True, "converged"
                 if certifying is not None:
-                    run.multipliers = certifying
+                    run.multipliers = certifying.astype(dtype)
                 return True
             return False
         finally:

@@ -102,8 +102,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..cones import relative_violation
+from ..cones import row_scale as cone_row_scale
 from ..data import to_host
-from ..duality import relu_constraint_values, scaled_dual_bound
+from ..duality import relu_multiplier_bound
 from ..operators import MaskedOperator
 from .al_part import AugmentedPart
 from .al_polish import _certified_start, _objective, _point_bound, _Refiner
@@ -193,10 +194,10 @@ def _initial_rho(op: MaskedOperator, refined: bool = True) -> float:
     a penalty :math:`\rho` has curvature :math:`\rho \|x_k\|^2` on constraint row
     :math:`k`, so :math:`\rho_0 = c\, L_f / \max_k \|x_k\|^2` with
     :math:`c` = :data:`PENALTY_FACTOR` when the solve is refined by Newton steps
-    (``refined``), :math:`c = 1` otherwise: float32 and tensor solves, which only
-    iterate, need the larger penalty to bring the cone violation within
-    ``feas_tol`` (at 0.3 a float32 solve of the tests stalled at a violation of
-    1.5e-5 against ``feas_tol`` 1e-5).
+    (``refined``: NumPy data, float32 data refined in float64), :math:`c = 1`
+    otherwise: tensor solves, which only iterate, need the larger penalty to
+    bring the cone violation within ``feas_tol`` (at 0.3 a float32 solve of the
+    tests, unrefined, stalled at a violation of 1.5e-5 against ``feas_tol`` 1e-5).
     """
     X = op.X.astype(np.float64, copy=False)
     row_norm2 = float(np.max(np.einsum("nd,nd->n", X, X)))
@@ -287,7 +288,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
     """
     if make_part is None:
         make_part = lambda y, m, rho: AugmentedPart(op, y, m, rho)  # noqa: E731
-    row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", op.X, op.X))))
+    row_scale = cone_row_scale(op.X)
     target_scale = float(np.max(np.abs(y), initial=0.0))
     zero_objective = 0.5 * float(np.sum(np.square(y, dtype=np.float64))) / op.n  # this output's F(0), for the history
     ops = ops_for(run.x)
@@ -299,7 +300,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
     # a warm start with multipliers (a nearby solution) is polished after a short first inner
     # solve and its multiplier update (see WARM_ITERATIONS), unless it is certified as it is
     warm = polish is not None and run.iterations == 0 and bool(np.any(run.multipliers > 0))
-    if warm and _certified_start(op, y, lam, run, tol, feas_tol, row_scale, target_scale):
+    if warm and _certified_start(polish.operator(op), y, lam, run, tol, feas_tol, row_scale, target_scale):
         return run
     while run.iterations < max_iter and not clock.passed():
         part = make_part(y, run.multipliers, rho)
@@ -392,14 +393,15 @@ def solve_al(
         required for ``optimal``. ``None`` (default):
         :data:`~relu_convex.solvers.options.DEFAULT_TOL` (1e-6) for float64 data,
         :data:`~relu_convex.solvers.options.FLOAT32_TOL` (1e-4) for float32 data
-        (NumPy or tensors), whose iterations in float32 are not refined and stop
-        improving the certificate long before 1e-6. Float32 iterations stop at
+        (NumPy or tensors), whose float32 iterations stop improving their
+        certificate long before 1e-6. Float32 iterations stop at
         :data:`~relu_convex.solvers.options.FLOAT32_STOP` times ``tol`` on their
-        own certificate, which is then recomputed in float64. They may stall
-        above even 1e-4 (a 40-sample problem stayed near 1.5e-4 for 50000
-        iterations, where float64 iterations certified 1e-5 after 6211 without
-        refinement): for a tighter certificate of float32 data use float64 data
-        or ``"ipm"``, which computes in float64.
+        own certificate, which is then recomputed in float64. NumPy float32 data
+        is refined in float64 (``polish``); tensor iterations are not refined and
+        may stall above even 1e-4 (a 40-sample problem stayed near 1.5e-4 for
+        50000 iterations, where float64 iterations certified 1e-5 after 6211
+        without refinement): for a tighter certificate use float64 data or
+        ``"ipm"``, which computes in float64.
     feas_tol : float
         Largest relative cone violation allowed for ``optimal`` (default 1e-6),
         measured as :meth:`~relu_convex.ReLUProblem.constraint_violation`.
@@ -430,10 +432,17 @@ def solve_al(
     polish : bool
         Between outer iterations, Newton-refine on the active groups with their
         tight cone rows held at zero, exchanging rows and groups as an active-set
-        method (default True; float64 NumPy problems only; see
+        method (default True; NumPy problems only; see
         :func:`relu_convex.solvers.polish_relu.polish_relu`). A refined point is
         returned only if it is feasible to ``feas_tol`` and certified to ``tol``
         (with the exchange's own cone multipliers, or else the exact NNLS ones).
+        Float32 data is refined in float64 on a float64 copy of ``X``; the refined
+        point is rounded to float32 and its objective and violation are those of
+        the rounded point, its bound that of the refined point's dual point
+        (the rounded weights' own dual point moves enough to leave gaps near
+        1e-4 at ``lam = 1e-3``). Four planted float32 problems (n = 150 to 300,
+        ``lam = 1e-3``, ``tests/test_float32_defaults.py``) certify in 500 to
+        4538 iterations, where unrefined float32 iterations reached none in 20000.
         A warm start with ``multipliers0`` is refined after a first inner solve
         of at most :data:`WARM_ITERATIONS` iterations; apart from that attempt,
         refining takes at most about a third of the run time.
@@ -501,10 +510,11 @@ def solve_al(
     history = History()
     history.data["output"] = []
     rho0 = _check_penalty0(penalty0, problem.y.shape[1] if problem.y.ndim == 2 else 1)
-    refiner = _Refiner(polish_size) if polish and data is None and dtype == np.float64 else None
+    op64 = None if dtype == np.float64 else MaskedOperator(np.asarray(problem.X, dtype=np.float64), problem.patterns)
+    # NumPy data is refined on the host, float32 data in float64 (op64)
+    refiner = _Refiner(polish_size, op64) if polish and data is None else None
     if rho0 is None:
         rho0 = [_initial_rho(op, refined=refiner is not None)] * (problem.y.shape[1] if problem.y.ndim == 2 else 1)
-    op64 = None if dtype == np.float64 else MaskedOperator(np.asarray(problem.X, dtype=np.float64), problem.patterns)
     multi = problem.y.ndim == 2
     n_out = problem.y.shape[1] if multi else 1
     tasks = []  # (targets, run, part factory) of each output
@@ -545,9 +555,11 @@ def solve_al(
             # reported one is recomputed in float64 at the returned weights
             y64 = np.asarray(yk, dtype=np.float64)
             bound = _point_bound(op64, y64, lam, x_host, m_host, nnls=use_nnls)
-            if use_nnls and run.theta is not None:  # the run's best dual point, exact values in float64
+            if run.theta is not None:
+                # the run's best dual point (a float64 refinement's, whose bound is tighter than that of
+                # the returned float32 weights' own dual point), its values recomputed in float64
                 theta = np.asarray(run.theta, dtype=np.float64)
-                other = scaled_dual_bound(y64, theta, relu_constraint_values(op64, theta, None), lam)
+                other = relu_multiplier_bound(op64, y64, theta, (m_host[0], m_host[1]), lam, nnls=use_nnls)
                 bound = other if other.value > bound.value else bound
             run.bound, run.theta = bound.value, bound.theta
         runs.append(run)

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg.blas import dsyrk as syrk
 
+from ..cones import row_scale as cone_row_scale
 from ..operators import MaskedOperator
 from .cone_scaling import matvec
 
@@ -99,7 +100,7 @@ class _Structure:
     @functools.cached_property
     def row_scale(self) -> float:
         """:math:`\\max_k \\|x_k\\|`, the data scale of the relative cone violation."""
-        return float(np.sqrt(np.max(np.einsum("nd,nd->n", self.X, self.X))))
+        return cone_row_scale(self.X)
 
     @functools.cached_property
     def gram(self) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.linalg.lapack import dgeqrf
 
 from ..cones import cone_violation
+from ..cones import row_scale as cone_row_scale
 from ..duality import relu_cone_multipliers
 from .newton import refine_group_lasso
 from .newton_systems import _masked_adjoint, _masked_forward
@@ -163,7 +164,7 @@ def polish_relu(op, y: np.ndarray, lam: float, x: np.ndarray, multipliers: np.nd
         return np.matmul(X, point.reshape(2, p, d).transpose(0, 2, 1)) * signs
 
     C = cone_values(x)
-    row_scale = float(np.sqrt(np.max(np.einsum("nd,nd->n", X, X))))
+    row_scale = cone_row_scale(X)
 
     def below(point: np.ndarray, values: np.ndarray) -> np.ndarray:
         # the cone rows of a point (values: its cone values) that it violates beyond rounding
