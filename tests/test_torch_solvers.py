@@ -33,7 +33,9 @@ def _weights_list(w):
 def _check_against_numpy(cls, solver, case, dtype, device="cpu", outputs=None):
     n, d, p, lam, bias, seed = case
     problem = planted_problem(cls, n, d, p, lam, bias=bias, seed=seed, dtype=dtype, outputs=outputs)
-    ref = planted_problem(cls, n, d, p, lam, bias=bias, seed=seed, outputs=outputs).solve(solver="clarabel", tol=1e-9)
+    # the reference solves the same data (float32 values for float32 problems) in float64
+    exact = cls(problem.X.astype(np.float64), problem.y.astype(np.float64), problem.patterns, lam)
+    ref = exact.solve(solver="clarabel", tol=1e-9)
     options = {"tol": TOL[dtype], "max_iter": 20_000} | ({"feas_tol": TOL[dtype]} if solver == "al" else {})
     want = problem.solve(solver=solver, **options)
     got = _as_tensors(problem, device).solve(solver=solver, **options)
@@ -112,3 +114,16 @@ def test_bad_tensor_input_names_the_argument():
     if torch.cuda.is_available():
         with pytest.raises(ValueError, match="^y must be on X's device"):
             rc.GatedReLUProblem(X.cuda(), torch.as_tensor(problem.y), problem.patterns, 0.1)
+
+
+@pytest.mark.parametrize("case", [(200, 6, 40, 1e-3, True, 0), (150, 5, 30, 1e-3, False, 2)])
+def test_al_on_float32_tensors_is_refined_on_the_host(case):
+    # unrefined float32 iterations did not certify these in 20000 iterations (tests/test_float32_defaults.py)
+    n, d, p, lam, bias, seed = case
+    problem = planted_problem(rc.ReLUProblem, n, d, p, lam, bias=bias, seed=seed, dtype=np.float32)
+    want = problem.solve(solver="al", max_iter=20_000)
+    got = _as_tensors(problem).solve(solver="al", max_iter=20_000)
+    assert got.status is want.status is rc.SolveStatus.OPTIMAL and got.info["polishes"] >= 1
+    assert all(isinstance(w, torch.Tensor) and w.dtype == torch.float32 for w in got.weights)
+    assert abs(got.objective - want.objective) <= AGREE[np.float32] * want.objective
+    assert problem.certificate(tuple(w.numpy() for w in got.weights), dual=got.dual).relative_gap <= 1e-4

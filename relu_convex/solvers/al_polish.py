@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..cones import cone_violation, row_scale
+from ..data import to_host
 from ..duality import DualBound, relu_multiplier_bound
 from ..operators import MaskedOperator
 from .options import Deadline
@@ -87,9 +88,11 @@ class _Refiner:
     iterations and 0.23 s cold.
     """
 
-    def __init__(self, max_size: int, float64_op: MaskedOperator | None = None):
+    def __init__(self, max_size: int, float64_op: MaskedOperator | None = None, to_library=None):
         self.max_size, self.time, self.capped_time, self.warm_time, self.attempts = max_size, 0.0, 0.0, 0.0, 0
         self.float64_op = float64_op  # for float32 iterations: refinement and certificates in float64
+        # for iterations in another array library (tensors): host arrays back to it, on its device
+        self.to_library = (lambda a: a) if to_library is None else to_library
         self.last_capped = 0.0  # seconds the latest attempt after a capped solve took
 
     def operator(self, op: MaskedOperator) -> MaskedOperator:
@@ -118,7 +121,8 @@ class _Refiner:
             deadline = cut if deadline is None else min(cut, deadline)
         try:
             stats = {}
-            out = polish_relu(op, y, lam, run.x, run.multipliers, max_size=self.max_size, exchange=True,
+            x, multipliers = to_host(run.x), to_host(run.multipliers)  # refinement runs in NumPy on the host
+            out = polish_relu(op, y, lam, x, multipliers, max_size=self.max_size, exchange=True,
                               rounds=EXCHANGE_ROUNDS, deadline=deadline, stats=stats)
             if out is None:
                 return False
@@ -128,7 +132,7 @@ class _Refiner:
             # the dual point of the refined point, exact at a settled one
             theta = _dual_point(op, y, refined)
             objective = _objective(op, y, lam, refined, theta)
-            dtype = np.asarray(run.x).dtype
+            dtype = x.dtype
             if dtype != np.float64:
                 # float32 iterations go on from (or return) the refined point in their precision: its
                 # objective and violation are those of the rounded point, and the bound is that of the
@@ -143,14 +147,14 @@ class _Refiner:
             bound = _point_bound(op, y, lam, refined, certifying, nnls=False, theta=theta)
             if relative_gap(objective, bound.value) > tol:
                 certifying = None
-                bound = _point_bound(op, y, lam, refined, run.multipliers, nnls=True, theta=theta)
+                bound = _point_bound(op, y, lam, refined, multipliers, nnls=True, theta=theta)
             run.consider(bound)
             if violation <= feas_tol and relative_gap(objective, bound.value) <= tol:
                 # the loop ends here: no products of the refined point are needed; the multipliers
                 # handed back are those that certify it (a warm start from it is certified as it is)
-                run.x, run.products, run.done, run.reason = refined.astype(dtype), None, True, "converged"
+                run.x, run.products, run.done, run.reason = self.to_library(refined.astype(dtype)), None, True, "converged"
                 if certifying is not None:
-                    run.multipliers = certifying.astype(dtype)
+                    run.multipliers = self.to_library(certifying.astype(dtype))
                 return True
             return False
         finally:
@@ -173,10 +177,10 @@ def _certified_start(op: MaskedOperator, y: np.ndarray, lam: float, run: _Output
     (66 iterations and 0.16 s on a problem with n = 300, p = 50, against 1.8 ms). Its
     bound is kept in any case.
     """
-    x = np.asarray(run.x, dtype=np.float64)
+    x = np.asarray(to_host(run.x), dtype=np.float64)
     violation = cone_violation(op.cone(x.reshape(2, op.p, -1)), x, row_scale, target_scale)
     theta = _dual_point(op, y, x)
-    bound = _point_bound(op, y, lam, x, run.multipliers, nnls=False, theta=theta)
+    bound = _point_bound(op, y, lam, x, to_host(run.multipliers), nnls=False, theta=theta)
     run.consider(bound)
     if violation > feas_tol or relative_gap(_objective(op, y, lam, x, theta), bound.value) > tol:
         return False

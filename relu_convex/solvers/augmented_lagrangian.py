@@ -194,10 +194,10 @@ def _initial_rho(op: MaskedOperator, refined: bool = True) -> float:
     a penalty :math:`\rho` has curvature :math:`\rho \|x_k\|^2` on constraint row
     :math:`k`, so :math:`\rho_0 = c\, L_f / \max_k \|x_k\|^2` with
     :math:`c` = :data:`PENALTY_FACTOR` when the solve is refined by Newton steps
-    (``refined``: NumPy data, float32 data refined in float64), :math:`c = 1`
-    otherwise: tensor solves, which only iterate, need the larger penalty to
-    bring the cone violation within ``feas_tol`` (at 0.3 a float32 solve of the
-    tests, unrefined, stalled at a violation of 1.5e-5 against ``feas_tol`` 1e-5).
+    (``refined``, the default ``polish=True``), :math:`c = 1` otherwise: solves that
+    only iterate need the larger penalty to bring the cone violation within
+    ``feas_tol`` (at 0.3 an unrefined float32 solve of the tests stalled at a
+    violation of 1.5e-5 against ``feas_tol`` 1e-5).
     """
     X = op.X.astype(np.float64, copy=False)
     row_norm2 = float(np.max(np.einsum("nd,nd->n", X, X)))
@@ -299,7 +299,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
     violation = np.inf  # of the latest multiplier update
     # a warm start with multipliers (a nearby solution) is polished after a short first inner
     # solve and its multiplier update (see WARM_ITERATIONS), unless it is certified as it is
-    warm = polish is not None and run.iterations == 0 and bool(np.any(run.multipliers > 0))
+    warm = polish is not None and run.iterations == 0 and ops.vdot(run.multipliers, run.multipliers) > 0.0
     if warm and _certified_start(polish.operator(op), y, lam, run, tol, feas_tol, row_scale, target_scale):
         return run
     while run.iterations < max_iter and not clock.passed():
@@ -396,11 +396,11 @@ def solve_al(
         (NumPy or tensors), whose float32 iterations stop improving their
         certificate long before 1e-6. Float32 iterations stop at
         :data:`~relu_convex.solvers.options.FLOAT32_STOP` times ``tol`` on their
-        own certificate, which is then recomputed in float64. NumPy float32 data
-        is refined in float64 (``polish``); tensor iterations are not refined and
+        own certificate, which is then recomputed in float64. Float32 data is
+        refined in float64 (``polish``); without refinement float32 iterations
         may stall above even 1e-4 (a 40-sample problem stayed near 1.5e-4 for
         50000 iterations, where float64 iterations certified 1e-5 after 6211
-        without refinement): for a tighter certificate use float64 data or
+        without refinement). For a tighter certificate use float64 data or
         ``"ipm"``, which computes in float64.
     feas_tol : float
         Largest relative cone violation allowed for ``optimal`` (default 1e-6),
@@ -432,11 +432,12 @@ def solve_al(
     polish : bool
         Between outer iterations, Newton-refine on the active groups with their
         tight cone rows held at zero, exchanging rows and groups as an active-set
-        method (default True; NumPy problems only; see
-        :func:`relu_convex.solvers.polish_relu.polish_relu`). A refined point is
+        method (default True; see :func:`relu_convex.solvers.polish_relu.polish_relu`;
+        in NumPy on the host, so a problem holding tensors sends the point and
+        the multipliers there and a refined point back to its device). A refined point is
         returned only if it is feasible to ``feas_tol`` and certified to ``tol``
         (with the exchange's own cone multipliers, or else the exact NNLS ones).
-        Float32 data is refined in float64 on a float64 copy of ``X``; the refined
+        Float32 data (NumPy or tensors) is refined in float64 on a float64 copy of ``X``; the refined
         point is rounded to float32 and its objective and violation are those of
         the rounded point, its bound that of the refined point's dual point
         (the rounded weights' own dual point moves enough to leave gaps near
@@ -511,8 +512,10 @@ def solve_al(
     history.data["output"] = []
     rho0 = _check_penalty0(penalty0, problem.y.shape[1] if problem.y.ndim == 2 else 1)
     op64 = None if dtype == np.float64 else MaskedOperator(np.asarray(problem.X, dtype=np.float64), problem.patterns)
-    # NumPy data is refined on the host, float32 data in float64 (op64)
-    refiner = _Refiner(polish_size, op64) if polish and data is None else None
+    # refinement runs in NumPy on the host, for float32 data in float64 (op64); tensors go there and back
+    refiner = None
+    if polish:
+        refiner = _Refiner(polish_size, op64, None if data is None else data.asarray)
     if rho0 is None:
         rho0 = [_initial_rho(op, refined=refiner is not None)] * (problem.y.shape[1] if problem.y.ndim == 2 else 1)
     multi = problem.y.ndim == 2
