@@ -55,29 +55,42 @@ def _check_against_numpy(cls, solver, case, dtype, device="cpu", outputs=None):
     return got, want
 
 
+# every test that takes a device runs on CUDA too when one is present (python -m pytest tests/test_torch_solvers.py -k cuda)
+NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (torch.cuda.is_available() is False)")
+DEVICES = ["cpu", pytest.param("cuda", marks=NO_CUDA)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize(("cls", "solver", "case"), SOLVERS, ids=["fista", "al"])
-def test_torch_cpu_matches_numpy(cls, solver, case, dtype):
-    got, _ = _check_against_numpy(cls, solver, case, dtype)
-    assert got.success
+def test_torch_matches_numpy(cls, solver, case, dtype, device):
+    got, _ = _check_against_numpy(cls, solver, case, dtype, device=device)
+    assert got.success and got.device.startswith(device)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("cls", "solver", "case"), SOLVERS, ids=["fista", "al"])
-def test_torch_multi_output(cls, solver, case):
-    got, _ = _check_against_numpy(cls, solver, case, np.float64, outputs=2)
+def test_torch_multi_output(cls, solver, case, device):
+    got, _ = _check_against_numpy(cls, solver, case, np.float64, device=device, outputs=2)
     if solver == "al":
         A, B = got.info["multipliers"]
         c, p, _ = got.weights[0].shape
-        assert isinstance(A, torch.Tensor) and isinstance(B, torch.Tensor)
+        assert isinstance(A, torch.Tensor) and isinstance(B, torch.Tensor) and A.device.type == device
         assert (tuple(A.shape), A.shape[2]) == ((c, 30, p), p)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (torch.cuda.is_available() is False)")
-@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-@pytest.mark.parametrize(("cls", "solver", "case"), SOLVERS, ids=["fista", "al"])
-def test_torch_cuda_matches_numpy(cls, solver, case, dtype):
-    got, _ = _check_against_numpy(cls, solver, case, dtype, device="cuda")
-    assert got.device.startswith("cuda")
+@pytest.mark.parametrize("device", DEVICES)
+def test_warm_starts_stay_on_the_device(device):
+    problem = planted_problem(rc.ReLUProblem, 30, 3, 8, 1e-1, bias=False, seed=0)
+    tp = _as_tensors(problem, device)
+    first = tp.solve(solver="al", tol=1e-8, feas_tol=1e-8)
+    again = tp.solve(solver="al", tol=1e-8, feas_tol=1e-8, weights0=first.weights, multipliers0=first.info["multipliers"])
+    assert again.success and again.iterations < first.iterations
+    assert all(w.device.type == device for w in again.weights)
+    gp = _as_tensors(planted_problem(rc.GatedReLUProblem, 30, 3, 8, 1e-1, bias=False, seed=0), device)
+    u = gp.solve(solver="fista", tol=1e-8)
+    warm = gp.solve(solver="fista", tol=1e-8, weights0=u.weights)
+    assert warm.success and warm.iterations < u.iterations and warm.weights.device.type == device
 
 
 def test_warm_starts_and_mixed_inputs():
@@ -91,7 +104,6 @@ def test_warm_starts_and_mixed_inputs():
     assert again.iterations < first.iterations
     gp = rc.GatedReLUProblem(X, torch.as_tensor(problem.y), problem.patterns, problem.lam)
     u = gp.solve(solver="fista", tol=1e-8)
-    assert gp.solve(solver="fista", tol=1e-8, weights0=u.weights).iterations < u.iterations
     # a conic solver solves on the host and says so
     conic = gp.solve(solver="clarabel")
     assert conic.backend == "numpy" and isinstance(conic.weights, np.ndarray)
@@ -116,14 +128,15 @@ def test_bad_tensor_input_names_the_argument():
             rc.GatedReLUProblem(X.cuda(), torch.as_tensor(problem.y), problem.patterns, 0.1)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", [(200, 6, 40, 1e-3, True, 0), (150, 5, 30, 1e-3, False, 2)])
-def test_al_on_float32_tensors_is_refined_on_the_host(case):
+def test_al_on_float32_tensors_is_refined_on_the_host(case, device):
     # unrefined float32 iterations did not certify these in 20000 iterations (tests/test_float32_defaults.py)
     n, d, p, lam, bias, seed = case
     problem = planted_problem(rc.ReLUProblem, n, d, p, lam, bias=bias, seed=seed, dtype=np.float32)
     want = problem.solve(solver="al", max_iter=20_000)
-    got = _as_tensors(problem).solve(solver="al", max_iter=20_000)
+    got = _as_tensors(problem, device).solve(solver="al", max_iter=20_000)
     assert got.status is want.status is rc.SolveStatus.OPTIMAL and got.info["polishes"] >= 1
-    assert all(isinstance(w, torch.Tensor) and w.dtype == torch.float32 for w in got.weights)
+    assert all(isinstance(w, torch.Tensor) and w.dtype == torch.float32 and w.device.type == device for w in got.weights)
     assert abs(got.objective - want.objective) <= AGREE[np.float32] * want.objective
-    assert problem.certificate(tuple(w.numpy() for w in got.weights), dual=got.dual).relative_gap <= 1e-4
+    assert problem.certificate(tuple(w.cpu().numpy() for w in got.weights), dual=got.dual).relative_gap <= 1e-4
