@@ -129,14 +129,19 @@ def test_bad_tensor_input_names_the_argument():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("case", [(200, 6, 40, 1e-3, True, 0), (150, 5, 30, 1e-3, False, 2)])
-def test_al_on_float32_tensors_is_refined_on_the_host(case, device):
+@pytest.mark.parametrize(("cls", "solver", "case"), [
+    (rc.ReLUProblem, "al", (200, 6, 40, 1e-3, True, 0)), (rc.ReLUProblem, "al", (150, 5, 30, 1e-3, False, 2)),
+    (rc.GatedReLUProblem, "fista", (200, 6, 40, 1e-4, True, 1)), (rc.GatedReLUProblem, "fista", (300, 8, 40, 1e-4, True, 3)),
+], ids=["al-0", "al-2", "fista-1", "fista-3"])
+def test_float32_tensors_are_refined_on_the_host(cls, solver, case, device):
     # unrefined float32 iterations did not certify these in 20000 iterations (tests/test_float32_defaults.py)
     n, d, p, lam, bias, seed = case
-    problem = planted_problem(rc.ReLUProblem, n, d, p, lam, bias=bias, seed=seed, dtype=np.float32)
-    want = problem.solve(solver="al", max_iter=20_000)
-    got = _as_tensors(problem, device).solve(solver="al", max_iter=20_000)
+    problem = planted_problem(cls, n, d, p, lam, bias=bias, seed=seed, dtype=np.float32)
+    want = problem.solve(solver=solver, max_iter=20_000)
+    got = _as_tensors(problem, device).solve(solver=solver, max_iter=20_000)
     assert got.status is want.status is rc.SolveStatus.OPTIMAL and got.info["polishes"] >= 1
-    assert all(isinstance(w, torch.Tensor) and w.dtype == torch.float32 and w.device.type == device for w in got.weights)
+    weights = _weights_list(got.weights)
+    assert all(isinstance(w, torch.Tensor) and w.dtype == torch.float32 and w.device.type == device for w in weights)
     assert abs(got.objective - want.objective) <= AGREE[np.float32] * want.objective
-    assert problem.certificate(tuple(w.cpu().numpy() for w in got.weights), dual=got.dual).relative_gap <= 1e-4
+    host = tuple(w.cpu().numpy() for w in weights)
+    assert problem.certificate(host if solver == "al" else host[0], dual=got.dual).relative_gap <= 1e-4
