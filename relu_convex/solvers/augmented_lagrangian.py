@@ -444,6 +444,10 @@ def solve_al(
         1e-4 at ``lam = 1e-3``). Four planted float32 problems (n = 150 to 300,
         ``lam = 1e-3``, ``tests/test_float32_defaults.py``) certify in 500 to
         4538 iterations, where unrefined float32 iterations reached none in 20000.
+        Float32 data can still stall: the attempts that settle mostly follow inner
+        solves that meet their tolerance, and float32 inner solves may never do
+        (n = 400, d = 9, lam = 1e-4: relative gap 0.40 after 50000 iterations,
+        where float64 data certifies after 16473).
         A warm start with ``multipliers0`` is refined after a first inner solve
         of at most :data:`WARM_ITERATIONS` iterations; apart from that attempt,
         refining takes at most about a third of the run time.
