@@ -113,7 +113,7 @@ from .options import Deadline, History, check_flag, check_lam_positive, check_ru
 from .proximal import ArrayOps, Progress, fista, ops_for
 from .result import BestBound, SolveResult, cone_result, relative_gap
 
-__all__ = ["AugmentedPart", "PENALTY_FACTOR", "solve_al"]
+__all__ = ["AugmentedPart", "FLOAT32_CAPPED_SOLVES", "PENALTY_FACTOR", "solve_al"]
 
 _RHO_GROWTH = 10.0  # penalty factor when the violation stalls
 _STALL_RATIO = 0.5  # an accurate inner solve must cut the violation by this factor
@@ -131,6 +131,21 @@ multiplier update they took 288. Solves now hand back the multipliers that certi
 their point, and from those the path's refinements and iterations over seeds 0-3
 were: 10 iterations, 780 refinements and 801 iterations; 25, 760 and 1940; 50, 808
 and 3564; 100, 858 and 6177.
+"""
+
+
+FLOAT32_CAPPED_SOLVES = 20
+"""Inner solves in a row that miss their tolerance after which float32 iterations go on in float64 (NumPy data).
+
+The refinements that settle mostly come after inner solves that meet their
+tolerance, and in float32 the residual of the proximal-gradient mapping may never
+fall to it: on 400 Gaussian samples (d = 9, lam = 1e-4) every float32 inner
+solve was capped and the solve stopped at ``max_iterations`` (gap 0.40 after
+50000 iterations), where float64 data certified after 16473. Going on in float64
+after 20 capped solves (10000 iterations at the cap of 500), it certified after
+25322 iterations (13.2 s); the C-ReLU benchmark instance on float32 data (seeds
+0-3) took 12.9 / 14.1 / 13.3 / 15.2 s against 8.9 / 13.2 / 15.8 / 44.8 s
+iterating in float32 throughout.
 """
 
 
@@ -275,16 +290,21 @@ class _OutputRun(BestBound):
         self.rho = float("nan")
         self.reason = "max_iter"
         self.done = False
+        self.float64_from: int | None = None  # float32 data: the iteration its iterations went on in float64
 
 
 def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, clock, check_every,
-                  history: History, output: int, verbose: bool, make_part=None, polish=None) -> _OutputRun:
+                  history: History, output: int, verbose: bool, make_part=None, polish=None,
+                  float64_part=None) -> _OutputRun:
     """Outer augmented Lagrangian loop for one output (updates and returns ``run``).
 
     ``op`` is the host (NumPy) operator and ``y`` the host targets;
     ``make_part(y, multipliers, rho)`` builds the smooth part (default: the
     NumPy :class:`AugmentedPart` on ``op``; an :class:`ArrayAugmentedPart` for
     tensors, ``run`` then holds tensors). ``polish`` is a :class:`~relu_convex.solvers.al_polish._Refiner` or None.
+    ``float64_part`` (NumPy float32 data): the factory of a float64 smooth part, to
+    go on with once :data:`FLOAT32_CAPPED_SOLVES` inner solves in a row missed their
+    tolerance (``run`` then holds float64 arrays).
     """
     if make_part is None:
         make_part = lambda y, m, rho: AugmentedPart(op, y, m, rho)  # noqa: E731
@@ -297,6 +317,7 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
     step, momentum = None, None
     last_violation = np.inf
     violation = np.inf  # of the latest multiplier update
+    capped_solves = 0  # inner solves in a row that missed their tolerance
     # a warm start with multipliers (a nearby solution) is polished after a short first inner
     # solve and its multiplier update (see WARM_ITERATIONS), unless it is certified as it is
     warm = polish is not None and run.iterations == 0 and ops.vdot(run.multipliers, run.multipliers) > 0.0
@@ -352,6 +373,15 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
         elif polish is not None and polish.ready(clock, capped=not converged):
             if polish.attempt(op, y, lam, run, clock, tol, feas_tol, capped=not converged):
                 break
+        capped_solves = 0 if converged else capped_solves + 1
+        if float64_part is not None and capped_solves >= FLOAT32_CAPPED_SOLVES:
+            # float32 inner solves that never meet their tolerance (their rounding keeps the
+            # proximal-gradient residual above it): the iterations go on in float64
+            make_part, float64_part = float64_part, None
+            run.float64_from = run.iterations
+            run.x, run.multipliers = run.x.astype(np.float64), run.multipliers.astype(np.float64)
+            run.products, step, momentum = None, None, None
+            y = np.asarray(y, dtype=np.float64)
         if converged:
             # penalty schedule: raise rho when an accurate inner solve did not halve the violation
             if violation > feas_tol and violation > _STALL_RATIO * last_violation:
@@ -444,10 +474,11 @@ def solve_al(
         1e-4 at ``lam = 1e-3``). Four planted float32 problems (n = 150 to 300,
         ``lam = 1e-3``, ``tests/test_float32_defaults.py``) certify in 500 to
         4538 iterations, where unrefined float32 iterations reached none in 20000.
-        Float32 data can still stall: the attempts that settle mostly follow inner
-        solves that meet their tolerance, and float32 inner solves may never do
-        (n = 400, d = 9, lam = 1e-4: relative gap 0.40 after 50000 iterations,
-        where float64 data certifies after 16473).
+        The attempts that settle mostly follow inner solves that meet their
+        tolerance, and float32 inner solves may never do: after
+        :data:`FLOAT32_CAPPED_SOLVES` of them in a row, NumPy float32 data is
+        iterated in float64 (tensors stay in their dtype), and the weights are
+        returned in float32.
         A warm start with ``multipliers0`` is refined after a first inner solve
         of at most :data:`WARM_ITERATIONS` iterations; apart from that attempt,
         refining takes at most about a third of the run time.
@@ -482,8 +513,10 @@ def solve_al(
         start from the result is certified with nothing iterated; else the
         augmented Lagrangian's), ``info["penalty"]`` the last
         penalty parameter, ``info["kernels"]`` the kernels used (``"numba"``,
-        ``"numpy"`` or ``"array"`` for tensors); ``history`` has an ``output``
-        column for multi-output targets.
+        ``"numpy"`` or ``"array"`` for tensors), ``info["float64_from"]`` the
+        iteration from which NumPy float32 data was iterated in float64
+        (:data:`FLOAT32_CAPPED_SOLVES`; None when it was not); ``history`` has an
+        ``output`` column for multi-output targets.
 
     Raises
     ------
@@ -534,24 +567,29 @@ def solve_al(
             A0, B0 = (m[k] for m in mult0) if multi else mult0
             m0 = np.stack([A0, B0]).astype(dtype)
         make_part = lambda y, m, rho: numpy_part(op, y, m, rho)  # noqa: E731
+        make_part64 = None if op64 is None or data is not None else (lambda y, m, rho: numpy_part(op64, y, m, rho))  # noqa: E731
         if data is not None:  # iterate in X's library, on its device
             x0, m0 = data.asarray(x0), data.asarray(m0)
             yk_array = data.y[:, k] if multi else data.y
             make_part = lambda y, m, rho, yk_array=yk_array: ArrayAugmentedPart(data.operator, yk_array, y, m, rho)  # noqa: E731
-        tasks.append((yk, _OutputRun(x0, m0), make_part))
+        tasks.append((yk, _OutputRun(x0, m0), make_part, make_part64))
     # the outputs are solved one after another, each within an equal share of the time
     # left; with a time limit, a second sweep gives what the finished outputs left over
     # to those that ran out of time (they go on from where they stopped)
     for sweep in range(2 if time_limit is not None and n_out > 1 else 1):
-        pending = [k for k, (_, run, _) in enumerate(tasks) if sweep == 0 or run.reason == "time_limit"]
+        pending = [k for k, (_, run, _, _) in enumerate(tasks) if sweep == 0 or run.reason == "time_limit"]
         for j, k in enumerate(pending):
-            yk, run, make_part = tasks[k]
+            yk, run, make_part, make_part64 = tasks[k]
+            if data is None and run.x.dtype != dtype:  # a second sweep goes on where the first switched to float64
+                make_part, make_part64 = make_part64, None
             rho = rho0[k] if sweep == 0 or not np.isfinite(run.rho) else run.rho
             _solve_output(op, yk, lam, run, rho=rho, tol=stop_tol, feas_tol=feas_tol, max_iter=max_iter,
                           clock=clock.share(len(pending) - j), check_every=check_every, history=history,
-                          output=k, verbose=verbose, make_part=make_part, polish=refiner)
+                          output=k, verbose=verbose, make_part=make_part, polish=refiner, float64_part=make_part64)
     runs = []
-    for yk, run, _ in tasks:
+    for yk, run, _, _ in tasks:
+        if data is None and run.x.dtype != dtype:  # float64 iterations of float32 data: returned in float32
+            run.x, run.multipliers = run.x.astype(dtype), run.multipliers.astype(dtype)
         x_host, m_host = to_host(run.x), to_host(run.multipliers)  # the final certificate is computed on the host
         use_nnls = nnls or (nnls is None and relative_gap(_objective(op, yk, lam, x_host), run.bound) > tol)
         if op64 is None:
@@ -579,6 +617,7 @@ def solve_al(
         info={
             "outer_iterations": [r.outer for r in runs] if multi else runs[0].outer,
             "penalty": [r.rho for r in runs] if multi else runs[0].rho,
+            "float64_from": [r.float64_from for r in runs] if multi else runs[0].float64_from,
             "polishes": 0 if refiner is None else refiner.attempts,
             "polish_time": 0.0 if refiner is None else refiner.time,
             "kernels": "array" if data is not None else ("numpy" if numpy_part is AugmentedPart else "numba"),
