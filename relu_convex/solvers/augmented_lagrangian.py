@@ -26,7 +26,7 @@ within ``feas_tol``, :func:`_inner_cap`), then updates
 :math:`a_i \leftarrow (a_i - \rho G_i v_i)_+`,
 :math:`b_i \leftarrow (b_i - \rho G_i w_i)_+`. The penalty starts at
 :math:`\rho_0 = c L_f / \max_k \|x_k\|^2` with :math:`c` = :data:`PENALTY_FACTOR`
-(0.3) when the solve is polished (float64 NumPy data), :math:`c = 1` otherwise; at
+(0.3) when the solve is polished (the default), :math:`c = 1` otherwise; at
 :math:`c = 1` the penalty's curvature on one constraint row,
 :math:`\rho \|x_k\|^2`, would equal the loss's (:math:`L_f = \|A\|_2^2/n`). After an inner solve that met its tolerance, the
 tolerance (0.1 lam at first) tightens tenfold, and the penalty grows tenfold
@@ -318,6 +318,9 @@ def _solve_output(op, y, lam, run: _OutputRun, *, rho, tol, feas_tol, max_iter, 
     last_violation = np.inf
     violation = np.inf  # of the latest multiplier update
     capped_solves = 0  # inner solves in a row that missed their tolerance
+    if float64_part is not None and run.x.dtype == np.float64:
+        # a later call (the second sweep of a time limit) goes on where an earlier one switched to float64
+        make_part, float64_part, y = float64_part, None, np.asarray(y, dtype=np.float64)
     # a warm start with multipliers (a nearby solution) is polished after a short first inner
     # solve and its multiplier update (see WARM_ITERATIONS), unless it is certified as it is
     warm = polish is not None and run.iterations == 0 and ops.vdot(run.multipliers, run.multipliers) > 0.0
@@ -567,27 +570,26 @@ def solve_al(
             A0, B0 = (m[k] for m in mult0) if multi else mult0
             m0 = np.stack([A0, B0]).astype(dtype)
         make_part = lambda y, m, rho: numpy_part(op, y, m, rho)  # noqa: E731
-        make_part64 = None if op64 is None or data is not None else (lambda y, m, rho: numpy_part(op64, y, m, rho))  # noqa: E731
         if data is not None:  # iterate in X's library, on its device
             x0, m0 = data.asarray(x0), data.asarray(m0)
             yk_array = data.y[:, k] if multi else data.y
             make_part = lambda y, m, rho, yk_array=yk_array: ArrayAugmentedPart(data.operator, yk_array, y, m, rho)  # noqa: E731
-        tasks.append((yk, _OutputRun(x0, m0), make_part, make_part64))
+        tasks.append((yk, _OutputRun(x0, m0), make_part))
+    # NumPy float32 data whose float32 inner solves never meet their tolerance goes on in float64
+    float64_part = None if op64 is None or data is not None else (lambda y, m, rho: numpy_part(op64, y, m, rho))  # noqa: E731
     # the outputs are solved one after another, each within an equal share of the time
     # left; with a time limit, a second sweep gives what the finished outputs left over
     # to those that ran out of time (they go on from where they stopped)
     for sweep in range(2 if time_limit is not None and n_out > 1 else 1):
-        pending = [k for k, (_, run, _, _) in enumerate(tasks) if sweep == 0 or run.reason == "time_limit"]
+        pending = [k for k, (_, run, _) in enumerate(tasks) if sweep == 0 or run.reason == "time_limit"]
         for j, k in enumerate(pending):
-            yk, run, make_part, make_part64 = tasks[k]
-            if data is None and run.x.dtype != dtype:  # a second sweep goes on where the first switched to float64
-                make_part, make_part64 = make_part64, None
+            yk, run, make_part = tasks[k]
             rho = rho0[k] if sweep == 0 or not np.isfinite(run.rho) else run.rho
             _solve_output(op, yk, lam, run, rho=rho, tol=stop_tol, feas_tol=feas_tol, max_iter=max_iter,
                           clock=clock.share(len(pending) - j), check_every=check_every, history=history,
-                          output=k, verbose=verbose, make_part=make_part, polish=refiner, float64_part=make_part64)
+                          output=k, verbose=verbose, make_part=make_part, polish=refiner, float64_part=float64_part)
     runs = []
-    for yk, run, _, _ in tasks:
+    for yk, run, _ in tasks:
         if data is None and run.x.dtype != dtype:  # float64 iterations of float32 data: returned in float32
             run.x, run.multipliers = run.x.astype(dtype), run.multipliers.astype(dtype)
         x_host, m_host = to_host(run.x), to_host(run.multipliers)  # the final certificate is computed on the host

@@ -442,7 +442,6 @@ def solve_fista(
     F0 = problem.zero_objective  # the scale of relative gaps of near-zero objectives (relative_gap)
     U0 = np.zeros(problem.weight_shape, dtype=dtype) if weights0 is None else problem.check_weights(weights0, "weights0").astype(dtype)
 
-    start = U0  # on the host
     clock = Deadline(time_limit)
     data = getattr(problem, "array_data", None)  # X's array library when not NumPy (relu_convex.backend)
     if data is None:
@@ -458,7 +457,7 @@ def solve_fista(
     per_iteration = iteration_work(problem)
     # from a warm start (a nearby solution) the support settles within a few iterations: refine once
     # it has held for warm_patience checks instead of 20 after at least 50 iterations
-    patience = first = warm_patience(problem, start, per_iteration) if weights0 is not None else None
+    patience = first = warm_patience(problem, to_host(U0), per_iteration) if weights0 is not None else None
     if patience is None:
         patience, first = 20, 50
     tracker = _SupportTracker(problem, polish_size, patience=patience, first=first) if polish else None
@@ -638,8 +637,7 @@ def solve_fista(
     else:
         # float32 products round at ~1e-7 relative, enough to overstate a bound: the
         # reported one is recomputed in float64 at the returned weights
-        bound = max((float64_bound(problem, x, theta) for theta in [best["theta"], *exact_duals]),
-                    key=lambda b: b.value)
+        bound = float64_bound(problem, x, best["theta"], *exact_duals)
         best["bound"], best["theta"] = bound.value, bound.theta
     lower = float(best["bound"])
     rel = relative_gap(objective, lower, F0)
@@ -682,19 +680,19 @@ def solve_fista(
     )
 
 
-def float64_bound(problem, U: np.ndarray, theta: np.ndarray | None = None) -> DualBound:
+def float64_bound(problem, U: np.ndarray, *thetas: np.ndarray | None) -> DualBound:
     r"""Certified bound computed in float64 arithmetic, for problems held in float32.
 
     Float32 products round at about 1e-7 relative, enough to overstate a bound.
-    This evaluates :math:`\theta = (y - \hat y)/n` at ``U`` and, if given, the
-    candidate ``theta`` (e.g. the best one of a float32 run) with float64 copies
-    of the data and masks, and returns the better of the two bounds.
+    This evaluates :math:`\theta = (y - \hat y)/n` at ``U`` and the candidate
+    ``thetas`` given (e.g. the best one of a float32 run; ``None`` entries are
+    skipped) with float64 copies of the data and masks, and returns the best of
+    their bounds.
     """
     op = MaskedOperator(np.asarray(problem.X, dtype=np.float64), problem.patterns)
     y = np.asarray(problem.y, dtype=np.float64)
     candidates = [(y - op.forward(np.asarray(to_host(U), dtype=np.float64))) / op.n]
-    if theta is not None:
-        candidates.append(np.asarray(theta, dtype=np.float64))
+    candidates += [np.asarray(theta, dtype=np.float64) for theta in thetas if theta is not None]
     bounds = [scaled_dual_bound(y, t, np.linalg.norm(op.adjoint(t), axis=-1), problem.lam) for t in candidates]
     return max(bounds, key=lambda b: b.value)
 
