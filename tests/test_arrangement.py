@@ -13,7 +13,6 @@ Three independent references are used:
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -218,12 +217,10 @@ def test_count_with_bias_column(seed):
     assert P.shape[1] == count_general_position(15, 3) - 1
 
 
-def test_n200_rank3_exact_count_and_time():
+def test_n200_rank3_exact_count():
     rng = np.random.default_rng(0)
     X = np.c_[rng.standard_normal((200, 2)), np.ones(200)]
-    t0 = time.perf_counter()
     P = enumerate_patterns(X)
-    elapsed = time.perf_counter() - t0
     assert P.shape == (200, count_general_position(200, 3) - 1) == (200, 39801)
     assert P.dtype == np.bool_
     assert P.any(axis=0).all()
@@ -231,7 +228,6 @@ def test_n200_rank3_exact_count_and_time():
     # every returned column is the pattern of an actual gate: sampled patterns
     # are a subset (100k gates find only part of the 39,801 cells)
     assert _sampled(X, n_gates=100_000) <= _keys(P)
-    assert elapsed < 30.0
 
 
 # ----------------------------------------------------------------------------
@@ -412,12 +408,18 @@ def test_max_patterns_guard_counts_distinct_hyperplanes():
         enumerate_patterns(X, max_patterns=limit - 1)
 
 
-def test_max_patterns_guard_is_fast():
+def test_max_patterns_guard_comes_before_the_work(monkeypatch):
+    # the bound is checked on the hyperplanes left after merging parallel normals, before
+    # any chamber is enumerated
+    import relu_convex.arrangement as arrangement
+
+    def never(*args, **kwargs):
+        raise AssertionError("the guard let the work start")
+
+    monkeypatch.setattr(arrangement, "_chambers", never)
     X = np.random.default_rng(2).standard_normal((5000, 10))
-    t0 = time.perf_counter()
     with pytest.raises(PatternLimitError, match="max_patterns"):
         enumerate_patterns(X)
-    assert time.perf_counter() - t0 < 5.0
 
 
 @pytest.mark.parametrize(
