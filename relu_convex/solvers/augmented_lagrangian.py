@@ -29,10 +29,17 @@ within ``feas_tol``, :func:`_inner_cap`), then updates
 (0.3) when the solve is polished (the default), :math:`c = 1` otherwise; at
 :math:`c = 1` the penalty's curvature on one constraint row,
 :math:`\rho \|x_k\|^2`, would equal the loss's (:math:`L_f = \|A\|_2^2/n`). After an inner solve that met its tolerance, the
-tolerance (0.1 lam at first) tightens tenfold, and the penalty grows tenfold
+tolerance (0.5 lam at first, :data:`_INNER_TOL0`) tightens tenfold, and the penalty grows tenfold
 if the cone violation has not halved since the previous such solve; solves cut
 short at that cap change neither, since their violation says little
-about the penalty. Nothing needs tuning.
+about the penalty. Nothing needs tuning. The first tolerance decides when the
+first polishing attempt after an inner solve that met it comes, and such
+attempts settle more often than those after capped solves: on the C-ReLU
+benchmark of ``validation/bench_fast_solvers.py`` (seeds 0-7, one core) 0.5 lam
+took 83.7 s over the eight solves (7.6-17.0 s each; the first such solve came
+after 1169-3213 iterations), 0.1 lam 135.1 s (11.5-23.9 s; after 4400-8721
+iterations, where it came at all) and 1.0 lam 119.3 s (7.3-31.0 s; after 405-1102
+iterations, where the attempts of the four earliest, at 405-889, did not settle).
 
 Polishing. A warm start with multipliers that already certify it is returned
 with nothing iterated (:func:`~relu_convex.solvers.al_polish._certified_start`; a certified solve hands back the
@@ -117,7 +124,7 @@ __all__ = ["AugmentedPart", "FLOAT32_CAPPED_SOLVES", "PENALTY_FACTOR", "solve_al
 
 _RHO_GROWTH = 10.0  # penalty factor when the violation stalls
 _STALL_RATIO = 0.5  # an accurate inner solve must cut the violation by this factor
-_INNER_TOL0 = 1e-1  # first inner tolerance on the proximal-gradient residual, relative to lam
+_INNER_TOL0 = 0.5  # first inner tolerance on the proximal-gradient residual, relative to lam (see the module docstring)
 _INNER_MAX = 500  # inner iterations between multiplier updates at most, while the cone violation exceeds feas_tol
 _INNER_MAX_FEASIBLE = 2000  # the same once it does not (see _inner_cap)
 WARM_ITERATIONS = 25
