@@ -5,6 +5,7 @@ import pytest
 from conftest import planted_problem
 
 import relu_convex as rc
+from relu_convex.solvers.augmented_lagrangian import FLOAT32_CAPPED_SOLVES
 from relu_convex.solvers.options import DEFAULT_TOL, FLOAT32_STOP, FLOAT32_TOL, default_tol
 
 
@@ -119,7 +120,6 @@ def _float32_stalling_problem():
 def test_al_goes_on_in_float64_when_float32_inner_solves_never_converge():
     # without polishing nothing depends on the clock: the inner solves run to their cap of 500
     # iterations, and after FLOAT32_CAPPED_SOLVES of them in a row the iterations go on in float64
-    from relu_convex.solvers.augmented_lagrangian import FLOAT32_CAPPED_SOLVES
     problem = _float32_stalling_problem()
     result = problem.solve(solver="al", polish=False, max_iter=10_500)
     assert result.info["float64_from"] == 500 * FLOAT32_CAPPED_SOLVES

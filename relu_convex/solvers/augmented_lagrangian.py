@@ -485,7 +485,8 @@ def solve_al(
         (the rounded weights' own dual point moves enough to leave gaps near
         1e-4 at ``lam = 1e-3``). Four planted float32 problems (n = 150 to 300,
         ``lam = 1e-3``, ``tests/test_float32_defaults.py``) certify in 333 to
-        1122 iterations (500 to 4538 with the earlier first inner tolerance of 0.1 lam), where unrefined float32 iterations reached none in 20000.
+        1122 iterations (500 to 4538 with the earlier first inner tolerance of
+        0.1 lam), where unrefined float32 iterations reached none in 20000.
         The attempts that settle mostly follow inner solves that meet their
         tolerance, and float32 inner solves may never do: after
         :data:`FLOAT32_CAPPED_SOLVES` of them in a row, NumPy float32 data is
